@@ -1,0 +1,239 @@
+package syncproto
+
+import "fmt"
+
+// MsgType identifies the body carried in an Envelope.
+type MsgType uint8
+
+// Message types. Numbers are never reused; retired numbers are listed here.
+const (
+	TypeHello   MsgType = 1 // terminal -> server, first message of a session
+	TypeWelcome MsgType = 2 // server -> terminal, answer to Hello
+	TypeBatch   MsgType = 3 // terminal -> server, taps to store
+	TypeAck     MsgType = 4 // server -> terminal, answer to one Batch
+	TypeStatus  MsgType = 5 // terminal -> server, periodic health report
+	TypeError   MsgType = 6 // either way, last message before closing
+)
+
+// String returns the message type's name, for logs and errors.
+func (t MsgType) String() string {
+	switch t {
+	case TypeHello:
+		return "Hello"
+	case TypeWelcome:
+		return "Welcome"
+	case TypeBatch:
+		return "Batch"
+	case TypeAck:
+		return "Ack"
+	case TypeStatus:
+		return "Status"
+	case TypeError:
+		return "Error"
+	}
+	return fmt.Sprintf("MsgType(%d)", uint8(t))
+}
+
+// Message is implemented by every message body that can travel in an Envelope.
+type Message interface {
+	MsgType() MsgType
+}
+
+// Hello opens a session. The terminal sends it right after the websocket
+// upgrade, which has already authenticated the terminal by its credential.
+type Hello struct {
+	// ProtocolVersion is the highest version the terminal speaks.
+	ProtocolVersion uint32 `cbor:"1,keyasint"`
+	// TerminalID must equal the identity the credential belongs to.
+	TerminalID string `cbor:"2,keyasint"`
+	// StoreEpoch names the terminal's outbox. It changes whenever the outbox
+	// is created anew, so (TerminalID, StoreEpoch, Seq) is unique forever.
+	StoreEpoch int64 `cbor:"3,keyasint"`
+	// AgentVersion is the terminal software's version string.
+	AgentVersion string `cbor:"4,keyasint"`
+	// Clock is the terminal's clock when the Hello was sent.
+	Clock Clock `cbor:"5,keyasint"`
+	// OutboxDepth is the number of taps waiting for acknowledgement.
+	OutboxDepth uint64 `cbor:"6,keyasint"`
+}
+
+// Clock is one reading of a terminal's clocks, taken at the same moment.
+type Clock struct {
+	// WallMicros is the device wall clock, microseconds since the Unix epoch.
+	// It may be wrong: kiosks boot without a real-time clock.
+	WallMicros int64 `cbor:"1,keyasint"`
+	// BootID identifies the terminal's current boot (Linux boot_id).
+	BootID string `cbor:"2,keyasint"`
+	// MonoNanos is the monotonic time since boot, in nanoseconds. Readings
+	// with the same BootID can be compared even when the wall clock jumped.
+	MonoNanos int64 `cbor:"3,keyasint"`
+}
+
+// Welcome accepts a Hello.
+type Welcome struct {
+	// ProtocolVersion is the version both sides now speak: the lower of the
+	// two peers' versions.
+	ProtocolVersion uint32 `cbor:"1,keyasint"`
+	// ServerMicros is the server's clock when the Welcome was sent.
+	ServerMicros int64 `cbor:"2,keyasint"`
+	// AckedThrough is the highest sequence the server holds contiguously for
+	// this terminal and store epoch: every tap with Seq <= AckedThrough is
+	// durable on the server (stored or rejected) and may be dropped from the
+	// outbox. The terminal resumes its upload at AckedThrough+1.
+	AckedThrough uint64 `cbor:"3,keyasint"`
+	// MaxBatchTaps is the most taps the server accepts in one Batch.
+	MaxBatchTaps uint32 `cbor:"4,keyasint"`
+	// MaxInFlight is the most unacknowledged Batches the server will queue.
+	MaxInFlight uint32 `cbor:"5,keyasint"`
+	// ClockOffsetMicros is the server's estimate of server clock minus
+	// terminal wall clock, measured from the Hello.
+	ClockOffsetMicros int64 `cbor:"6,keyasint"`
+}
+
+// Tap is one card presented to a reader, as recorded in the terminal outbox.
+// Its identity is (terminal id, store epoch, Seq). A tap is immutable: the
+// same identity always carries the same content.
+type Tap struct {
+	// Seq is allocated by the outbox in the transaction that stored the tap;
+	// it starts at 1 and has no gaps within a store epoch.
+	Seq uint64 `cbor:"1,keyasint"`
+	// CardID is the normalised card identifier (see the firmware bridge).
+	CardID string `cbor:"2,keyasint"`
+	// Clock is the terminal's clock at the moment of the tap.
+	Clock Clock `cbor:"3,keyasint"`
+	// Reader names the reader the card was presented to, for terminals with
+	// more than one (an in-reader and an out-reader). Empty for the default.
+	Reader string `cbor:"4,keyasint,omitempty"`
+	// Answer is what the kiosk told the worker, from its cached card data
+	// (e.g. "accepted", "blocked_id06"). Informational; the server decides.
+	Answer string `cbor:"5,keyasint,omitempty"`
+}
+
+// Batch carries taps to store. Taps are in ascending Seq order within a
+// batch; batches may overlap, repeat or arrive in any order, and the server
+// answers each with exactly one Ack.
+type Batch struct {
+	// BatchID is chosen by the terminal, unique within the session, and
+	// echoed in the Ack.
+	BatchID uint64 `cbor:"1,keyasint"`
+	// Taps, at most Welcome.MaxBatchTaps and never more than MaxBatchTaps.
+	Taps []Tap `cbor:"2,keyasint"`
+}
+
+// Ack answers one Batch, and is sent only after the database transaction that
+// holds the batch has committed.
+type Ack struct {
+	// BatchID echoes the Batch.
+	BatchID uint64 `cbor:"1,keyasint"`
+	// AckedThrough is the highest sequence now held contiguously by the
+	// server for this terminal and epoch (see Welcome.AckedThrough). Acks can
+	// overtake each other: the terminal keeps the maximum it has seen.
+	AckedThrough uint64 `cbor:"2,keyasint"`
+	// Rejected lists taps of this batch the server refused. They are kept
+	// in the server's dead-letter table and count as acknowledged.
+	Rejected []Rejection `cbor:"3,keyasint,omitempty"`
+}
+
+// Rejection says why one tap was not accepted into the ledger.
+type Rejection struct {
+	Seq    uint64     `cbor:"1,keyasint"`
+	Code   RejectCode `cbor:"2,keyasint"`
+	Reason string     `cbor:"3,keyasint"`
+}
+
+// RejectCode classifies a Rejection.
+type RejectCode uint16
+
+// Reject codes. Numbers are never reused.
+const (
+	// RejectInvalid: the tap breaks a rule of this protocol (empty or
+	// over-long card id, sequence 0, ...). Kept in the dead-letter table.
+	RejectInvalid RejectCode = 1
+	// RejectConflict: the server already holds a different tap with the same
+	// identity. The new content is quarantined and an alarm raised; the
+	// original is kept.
+	RejectConflict RejectCode = 2
+)
+
+// String returns the code's name.
+func (c RejectCode) String() string {
+	switch c {
+	case RejectInvalid:
+		return "invalid"
+	case RejectConflict:
+		return "conflict"
+	}
+	return fmt.Sprintf("RejectCode(%d)", uint16(c))
+}
+
+// Status is the terminal's periodic health report.
+type Status struct {
+	// Clock is the terminal's clock when the Status was sent.
+	Clock Clock `cbor:"1,keyasint"`
+	// OutboxDepth is the number of taps not yet acknowledged.
+	OutboxDepth uint64 `cbor:"2,keyasint"`
+	// OldestUnackedMicros is the device wall time of the oldest tap not yet
+	// acknowledged, or 0 when the outbox is empty.
+	OldestUnackedMicros int64 `cbor:"3,keyasint"`
+	// ReaderState describes the card reader ("ok", "offline", ...).
+	ReaderState string `cbor:"4,keyasint,omitempty"`
+	// Alarms lists conditions that need a person, e.g. "outbox_full".
+	Alarms []string `cbor:"5,keyasint,omitempty"`
+}
+
+// Error is the last message a peer sends before closing the connection.
+type Error struct {
+	Code    ErrorCode `cbor:"1,keyasint"`
+	Message string    `cbor:"2,keyasint"`
+}
+
+// ErrorCode classifies an Error.
+type ErrorCode uint16
+
+// Error codes. Numbers are never reused.
+const (
+	ErrorCodeInternal     ErrorCode = 1 // the peer failed; retry later
+	ErrorCodeUnauthorized ErrorCode = 2 // credential unknown, revoked or for another terminal
+	ErrorCodeVersion      ErrorCode = 3 // protocol version too old or too new
+	ErrorCodeMalformed    ErrorCode = 4 // a message could not be decoded
+	ErrorCodeTooLarge     ErrorCode = 5 // a message exceeded a limit
+	ErrorCodeUnexpected   ErrorCode = 6 // a valid message at the wrong point of the session
+	ErrorCodeUnknownType  ErrorCode = 7 // an envelope type this peer does not know
+	ErrorCodeShutdown     ErrorCode = 8 // the server is shutting down; reconnect
+)
+
+// String returns the code's name.
+func (c ErrorCode) String() string {
+	switch c {
+	case ErrorCodeInternal:
+		return "internal"
+	case ErrorCodeUnauthorized:
+		return "unauthorized"
+	case ErrorCodeVersion:
+		return "version"
+	case ErrorCodeMalformed:
+		return "malformed"
+	case ErrorCodeTooLarge:
+		return "too_large"
+	case ErrorCodeUnexpected:
+		return "unexpected"
+	case ErrorCodeUnknownType:
+		return "unknown_type"
+	case ErrorCodeShutdown:
+		return "shutdown"
+	}
+	return fmt.Sprintf("ErrorCode(%d)", uint16(c))
+}
+
+// Error makes *Error usable as a Go error when a peer reports one.
+func (e *Error) Error() string {
+	return fmt.Sprintf("syncproto: peer error %s: %s", e.Code, e.Message)
+}
+
+// MsgType implementations.
+func (*Hello) MsgType() MsgType   { return TypeHello }
+func (*Welcome) MsgType() MsgType { return TypeWelcome }
+func (*Batch) MsgType() MsgType   { return TypeBatch }
+func (*Ack) MsgType() MsgType     { return TypeAck }
+func (*Status) MsgType() MsgType  { return TypeStatus }
+func (*Error) MsgType() MsgType   { return TypeError }

@@ -1,0 +1,72 @@
+package syncproto
+
+import "fmt"
+
+func checkID(field, s string, required bool) error {
+	if required && s == "" {
+		return fmt.Errorf("%w: %s is empty", ErrMalformed, field)
+	}
+	if len(s) > MaxIDBytes {
+		return fmt.Errorf("%w: %s is %d bytes, limit %d", ErrTooLarge, field, len(s), MaxIDBytes)
+	}
+	return nil
+}
+
+// Validate checks the Hello's fields against the protocol's rules.
+func (h *Hello) Validate() error {
+	if h.ProtocolVersion == 0 {
+		return fmt.Errorf("%w: protocol version 0", ErrMalformed)
+	}
+	if err := checkID("terminal id", h.TerminalID, true); err != nil {
+		return err
+	}
+	if h.StoreEpoch <= 0 {
+		return fmt.Errorf("%w: store epoch %d, want > 0", ErrMalformed, h.StoreEpoch)
+	}
+	return h.Clock.Validate()
+}
+
+// Validate checks the clock reading's fields.
+func (c *Clock) Validate() error {
+	return checkID("boot id", c.BootID, false)
+}
+
+// Validate checks the Batch's shape. Per-tap content rules (empty card id,
+// sequence 0) are not checked here: such a tap is rejected one by one and
+// kept in the dead-letter table, so one bad tap never blocks the queue.
+func (b *Batch) Validate() error {
+	if len(b.Taps) == 0 {
+		return fmt.Errorf("%w: empty batch", ErrMalformed)
+	}
+	if len(b.Taps) > MaxBatchTaps {
+		return fmt.Errorf("%w: %d taps, limit %d", ErrTooLarge, len(b.Taps), MaxBatchTaps)
+	}
+	return nil
+}
+
+// Check reports why the tap cannot enter the ledger, or nil. The server calls
+// it per tap and rejects the tap (RejectInvalid) with the returned reason.
+func (t *Tap) Check() error {
+	if t.Seq == 0 {
+		return fmt.Errorf("sequence 0")
+	}
+	if t.CardID == "" {
+		return fmt.Errorf("empty card id")
+	}
+	for _, f := range []struct{ name, v string }{
+		{"card id", t.CardID}, {"boot id", t.Clock.BootID}, {"reader", t.Reader}, {"answer", t.Answer},
+	} {
+		if len(f.v) > MaxIDBytes {
+			return fmt.Errorf("%s is %d bytes, limit %d", f.name, len(f.v), MaxIDBytes)
+		}
+	}
+	return nil
+}
+
+// Validate checks the Status's fields.
+func (s *Status) Validate() error {
+	if len(s.Alarms) > MaxAlarms {
+		return fmt.Errorf("%w: %d alarms, limit %d", ErrTooLarge, len(s.Alarms), MaxAlarms)
+	}
+	return s.Clock.Validate()
+}
