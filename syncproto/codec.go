@@ -3,7 +3,6 @@ package syncproto
 import (
 	"errors"
 	"fmt"
-	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -18,7 +17,9 @@ const (
 	// MaxMapPairs bounds every CBOR map. Our largest struct has far fewer
 	// fields; the slack lets newer peers add fields.
 	MaxMapPairs = 64
-	// MaxNesting bounds how deeply CBOR containers nest.
+	// MaxNesting bounds how deeply CBOR arrays and maps nest, the envelope
+	// counting as the first level. A Batch uses five: envelope, body, taps,
+	// tap, clock.
 	MaxNesting = 8
 	// MaxTextBytes bounds every CBOR text or byte string.
 	MaxTextBytes = 1024
@@ -29,15 +30,16 @@ const (
 	MaxAlarms = 32
 )
 
-// Errors returned by Decode. Each wraps a more precise cause.
+// Errors returned by Decode and Encode. The error returned wraps one of them
+// and says more precisely what was wrong.
 var (
-	// ErrTooLarge: the message breaks one of the limits above.
+	// ErrTooLarge means the message breaks one of the limits above.
 	ErrTooLarge = errors.New("syncproto: message exceeds a limit")
-	// ErrMalformed: the bytes are not a well-formed, strictly encoded
+	// ErrMalformed means the bytes are not a well-formed, strictly encoded
 	// Envelope, or a field fails validation.
 	ErrMalformed = errors.New("syncproto: malformed message")
-	// ErrUnknownType: a well-formed Envelope of a type this version does not
-	// know. Peers close the session: a newer peer must not send types the
+	// ErrUnknownType means a well-formed Envelope of a type this version does
+	// not know. Peers close the session: a newer peer must not send types the
 	// negotiated version lacks.
 	ErrUnknownType = errors.New("syncproto: unknown message type")
 )
@@ -47,6 +49,19 @@ var (
 type envelope struct {
 	Type MsgType         `cbor:"1,keyasint"`
 	Body cbor.RawMessage `cbor:"2,keyasint"`
+}
+
+// rawEnvelope is envelope as decoded: the type is read wide and through a
+// pointer, so that a type beyond 255 is reported as unknown rather than as an
+// overflow, and a missing type is told apart from type 0.
+type rawEnvelope struct {
+	Type *uint64         `cbor:"1,keyasint"`
+	Body cbor.RawMessage `cbor:"2,keyasint"`
+}
+
+// validator is implemented by messages with rules beyond their CBOR shape.
+type validator interface {
+	Validate() error
 }
 
 var (
@@ -62,11 +77,13 @@ func init() {
 	if err != nil {
 		panic(err)
 	}
+	// scan enforces all of these first; the library's own checks stay as a
+	// second line.
 	decMode, err = cbor.DecOptions{
 		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
 		IndefLength:      cbor.IndefLengthForbidden,
 		TagsMd:           cbor.TagsForbidden,
-		MaxNestedLevels:  MaxNesting + 1, // the library counts the outermost level
+		MaxNestedLevels:  MaxNesting, // the library counts the envelope as level 1, as scan does
 		MaxArrayElements: MaxBatchTaps,
 		MaxMapPairs:      MaxMapPairs,
 		UTF8:             cbor.UTF8RejectInvalid,
@@ -76,7 +93,9 @@ func init() {
 	}
 }
 
-// Encode returns the wire bytes of m wrapped in its Envelope.
+// Encode returns the wire bytes of m wrapped in its Envelope. It refuses what
+// Decode would refuse (a message failing its Validate method, or beyond a
+// limit), so a mistake shows up at the sender rather than as a closed session.
 func Encode(m Message) ([]byte, error) {
 	if m == nil {
 		return nil, errors.New("syncproto: encode nil message")
@@ -85,6 +104,14 @@ func Encode(m Message) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("syncproto: encode %s: %w", m.MsgType(), err)
 	}
+	if body[0]>>5 != majorMap { // a nil *Hello and the like encode as null
+		return nil, fmt.Errorf("syncproto: encode %s: nil message", m.MsgType())
+	}
+	if v, ok := m.(validator); ok {
+		if err := v.Validate(); err != nil {
+			return nil, fmt.Errorf("syncproto: encode %s: %w", m.MsgType(), err)
+		}
+	}
 	out, err := encMode.Marshal(envelope{Type: m.MsgType(), Body: body})
 	if err != nil {
 		return nil, fmt.Errorf("syncproto: encode %s envelope: %w", m.MsgType(), err)
@@ -92,6 +119,9 @@ func Encode(m Message) ([]byte, error) {
 	if len(out) > MaxMessageBytes {
 		return nil, fmt.Errorf("syncproto: encode %s: %d bytes, limit %d: %w",
 			m.MsgType(), len(out), MaxMessageBytes, ErrTooLarge)
+	}
+	if err := scan(out); err != nil {
+		return nil, fmt.Errorf("syncproto: encode %s: %w", m.MsgType(), err)
 	}
 	return out, nil
 }
@@ -108,42 +138,46 @@ func Decode(data []byte) (Message, error) {
 	if err := scan(data); err != nil {
 		return nil, err
 	}
-	var env envelope
+	var env rawEnvelope
 	if err := decMode.Unmarshal(data, &env); err != nil {
 		return nil, fmt.Errorf("%w: envelope: %v", ErrMalformed, err)
 	}
-	if env.Body == nil {
-		return nil, fmt.Errorf("%w: envelope without body", ErrMalformed)
+	if env.Type == nil {
+		return nil, fmt.Errorf("%w: envelope without type", ErrMalformed)
+	}
+	if len(env.Body) == 0 || env.Body[0]>>5 != majorMap {
+		return nil, fmt.Errorf("%w: envelope body is not a map", ErrMalformed)
 	}
 	var m Message
-	switch env.Type {
-	case TypeHello:
+	switch t := *env.Type; t {
+	case uint64(TypeHello):
 		m = new(Hello)
-	case TypeWelcome:
+	case uint64(TypeWelcome):
 		m = new(Welcome)
-	case TypeBatch:
+	case uint64(TypeBatch):
 		m = new(Batch)
-	case TypeAck:
+	case uint64(TypeAck):
 		m = new(Ack)
-	case TypeStatus:
+	case uint64(TypeStatus):
 		m = new(Status)
-	case TypeError:
+	case uint64(TypeError):
 		m = new(Error)
 	default:
-		return nil, fmt.Errorf("%w: %d", ErrUnknownType, env.Type)
+		return nil, fmt.Errorf("%w: %d", ErrUnknownType, t)
 	}
 	if err := decMode.Unmarshal(env.Body, m); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, env.Type, err)
+		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, m.MsgType(), err)
 	}
-	if v, ok := m.(interface{ Validate() error }); ok {
+	if v, ok := m.(validator); ok {
 		if err := v.Validate(); err != nil {
-			return nil, fmt.Errorf("%s: %w", env.Type, err)
+			return nil, fmt.Errorf("%s: %w", m.MsgType(), err)
 		}
 	}
 	return m, nil
 }
 
-// ErrorCodeFor maps a Decode error to the ErrorCode sent to the peer.
+// ErrorCodeFor maps an error from Decode or Negotiate to the ErrorCode sent
+// to the peer before closing. Any other error is ErrorCodeInternal.
 func ErrorCodeFor(err error) ErrorCode {
 	switch {
 	case errors.Is(err, ErrTooLarge):
@@ -152,89 +186,8 @@ func ErrorCodeFor(err error) ErrorCode {
 		return ErrorCodeUnknownType
 	case errors.Is(err, ErrMalformed):
 		return ErrorCodeMalformed
+	case errors.Is(err, ErrVersion):
+		return ErrorCodeVersion
 	}
 	return ErrorCodeInternal
-}
-
-// scan walks the CBOR item headers of data without allocating and checks the
-// limits the CBOR library cannot: the length of every string. It also refuses
-// indefinite lengths, counts beyond the limits and truncated items early.
-func scan(data []byte) error {
-	rest, err := scanItem(data, 0)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 0 {
-		return fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(rest))
-	}
-	return nil
-}
-
-func scanItem(data []byte, depth int) ([]byte, error) {
-	if depth > MaxNesting {
-		return nil, fmt.Errorf("%w: nesting deeper than %d", ErrTooLarge, MaxNesting)
-	}
-	if len(data) == 0 {
-		return nil, fmt.Errorf("%w: truncated", ErrMalformed)
-	}
-	major := data[0] >> 5
-	info := data[0] & 0x1f
-	data = data[1:]
-	var arg uint64
-	switch {
-	case info < 24:
-		arg = uint64(info)
-	case info <= 27:
-		n := 1 << (info - 24)
-		if len(data) < n {
-			return nil, fmt.Errorf("%w: truncated", ErrMalformed)
-		}
-		for _, b := range data[:n] {
-			arg = arg<<8 | uint64(b)
-		}
-		data = data[n:]
-	case info == 31:
-		return nil, fmt.Errorf("%w: indefinite length", ErrMalformed)
-	default:
-		return nil, fmt.Errorf("%w: reserved additional information %d", ErrMalformed, info)
-	}
-	switch major {
-	case 0, 1, 7: // integers, simple values and floats: no content
-		return data, nil
-	case 2, 3: // byte and text strings
-		if arg > MaxTextBytes {
-			return nil, fmt.Errorf("%w: string of %d bytes, limit %d", ErrTooLarge, arg, MaxTextBytes)
-		}
-		if uint64(len(data)) < arg {
-			return nil, fmt.Errorf("%w: truncated string", ErrMalformed)
-		}
-		if major == 3 && !utf8.Valid(data[:arg]) {
-			return nil, fmt.Errorf("%w: invalid UTF-8", ErrMalformed)
-		}
-		return data[arg:], nil
-	case 4: // array
-		if arg > MaxBatchTaps {
-			return nil, fmt.Errorf("%w: array of %d, limit %d", ErrTooLarge, arg, MaxBatchTaps)
-		}
-		for i := uint64(0); i < arg; i++ {
-			var err error
-			if data, err = scanItem(data, depth+1); err != nil {
-				return nil, err
-			}
-		}
-		return data, nil
-	case 5: // map
-		if arg > MaxMapPairs {
-			return nil, fmt.Errorf("%w: map of %d pairs, limit %d", ErrTooLarge, arg, MaxMapPairs)
-		}
-		for i := uint64(0); i < 2*arg; i++ {
-			var err error
-			if data, err = scanItem(data, depth+1); err != nil {
-				return nil, err
-			}
-		}
-		return data, nil
-	default: // 6: tags
-		return nil, fmt.Errorf("%w: CBOR tags are not used by this protocol", ErrMalformed)
-	}
 }

@@ -7,12 +7,18 @@ type MsgType uint8
 
 // Message types. Numbers are never reused; retired numbers are listed here.
 const (
-	TypeHello   MsgType = 1 // terminal -> server, first message of a session
-	TypeWelcome MsgType = 2 // server -> terminal, answer to Hello
-	TypeBatch   MsgType = 3 // terminal -> server, taps to store
-	TypeAck     MsgType = 4 // server -> terminal, answer to one Batch
-	TypeStatus  MsgType = 5 // terminal -> server, periodic health report
-	TypeError   MsgType = 6 // either way, last message before closing
+	// TypeHello is a Hello, terminal -> server, the first message of a session.
+	TypeHello MsgType = 1
+	// TypeWelcome is a Welcome, server -> terminal, the answer to Hello.
+	TypeWelcome MsgType = 2
+	// TypeBatch is a Batch, terminal -> server, taps to store.
+	TypeBatch MsgType = 3
+	// TypeAck is an Ack, server -> terminal, the answer to one Batch.
+	TypeAck MsgType = 4
+	// TypeStatus is a Status, terminal -> server, a periodic health report.
+	TypeStatus MsgType = 5
+	// TypeError is an Error, either way, the last message before closing.
+	TypeError MsgType = 6
 )
 
 // String returns the message type's name, for logs and errors.
@@ -34,7 +40,8 @@ func (t MsgType) String() string {
 	return fmt.Sprintf("MsgType(%d)", uint8(t))
 }
 
-// Message is implemented by every message body that can travel in an Envelope.
+// Message is implemented by every message body that can travel in an Envelope:
+// *Hello, *Welcome, *Batch, *Ack, *Status and *Error.
 type Message interface {
 	MsgType() MsgType
 }
@@ -136,9 +143,12 @@ type Ack struct {
 
 // Rejection says why one tap was not accepted into the ledger.
 type Rejection struct {
-	Seq    uint64     `cbor:"1,keyasint"`
-	Code   RejectCode `cbor:"2,keyasint"`
-	Reason string     `cbor:"3,keyasint"`
+	// Seq is the rejected tap's sequence number.
+	Seq uint64 `cbor:"1,keyasint"`
+	// Code says which rule the tap broke.
+	Code RejectCode `cbor:"2,keyasint"`
+	// Reason explains the rejection to a person, in English.
+	Reason string `cbor:"3,keyasint"`
 }
 
 // RejectCode classifies a Rejection.
@@ -146,10 +156,10 @@ type RejectCode uint16
 
 // Reject codes. Numbers are never reused.
 const (
-	// RejectInvalid: the tap breaks a rule of this protocol (empty or
+	// RejectInvalid means the tap breaks a rule of this protocol (empty or
 	// over-long card id, sequence 0, ...). Kept in the dead-letter table.
 	RejectInvalid RejectCode = 1
-	// RejectConflict: the server already holds a different tap with the same
+	// RejectConflict means the server already holds a different tap with the same
 	// identity. The new content is quarantined and an alarm raised; the
 	// original is kept.
 	RejectConflict RejectCode = 2
@@ -183,8 +193,10 @@ type Status struct {
 
 // Error is the last message a peer sends before closing the connection.
 type Error struct {
-	Code    ErrorCode `cbor:"1,keyasint"`
-	Message string    `cbor:"2,keyasint"`
+	// Code classifies the error; the peer acts on it (see ErrorCode).
+	Code ErrorCode `cbor:"1,keyasint"`
+	// Message explains the error to a person, in English.
+	Message string `cbor:"2,keyasint"`
 }
 
 // ErrorCode classifies an Error.
@@ -192,14 +204,24 @@ type ErrorCode uint16
 
 // Error codes. Numbers are never reused.
 const (
-	ErrorCodeInternal     ErrorCode = 1 // the peer failed; retry later
-	ErrorCodeUnauthorized ErrorCode = 2 // credential unknown, revoked or for another terminal
-	ErrorCodeVersion      ErrorCode = 3 // protocol version too old or too new
-	ErrorCodeMalformed    ErrorCode = 4 // a message could not be decoded
-	ErrorCodeTooLarge     ErrorCode = 5 // a message exceeded a limit
-	ErrorCodeUnexpected   ErrorCode = 6 // a valid message at the wrong point of the session
-	ErrorCodeUnknownType  ErrorCode = 7 // an envelope type this peer does not know
-	ErrorCodeShutdown     ErrorCode = 8 // the server is shutting down; reconnect
+	// ErrorCodeInternal means the peer failed; retry later.
+	ErrorCodeInternal ErrorCode = 1
+	// ErrorCodeUnauthorized means the credential is unknown, revoked or
+	// belongs to another terminal than the Hello names.
+	ErrorCodeUnauthorized ErrorCode = 2
+	// ErrorCodeVersion means the protocol version is too old or too new.
+	ErrorCodeVersion ErrorCode = 3
+	// ErrorCodeMalformed means a message could not be decoded.
+	ErrorCodeMalformed ErrorCode = 4
+	// ErrorCodeTooLarge means a message exceeded a limit.
+	ErrorCodeTooLarge ErrorCode = 5
+	// ErrorCodeUnexpected means a valid message came at the wrong point of
+	// the session.
+	ErrorCodeUnexpected ErrorCode = 6
+	// ErrorCodeUnknownType means an envelope type this peer does not know.
+	ErrorCodeUnknownType ErrorCode = 7
+	// ErrorCodeShutdown means the server is shutting down; reconnect.
+	ErrorCodeShutdown ErrorCode = 8
 )
 
 // String returns the code's name.
@@ -230,10 +252,20 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("syncproto: peer error %s: %s", e.Code, e.Message)
 }
 
-// MsgType implementations.
-func (*Hello) MsgType() MsgType   { return TypeHello }
+// MsgType returns TypeHello.
+func (*Hello) MsgType() MsgType { return TypeHello }
+
+// MsgType returns TypeWelcome.
 func (*Welcome) MsgType() MsgType { return TypeWelcome }
-func (*Batch) MsgType() MsgType   { return TypeBatch }
-func (*Ack) MsgType() MsgType     { return TypeAck }
-func (*Status) MsgType() MsgType  { return TypeStatus }
-func (*Error) MsgType() MsgType   { return TypeError }
+
+// MsgType returns TypeBatch.
+func (*Batch) MsgType() MsgType { return TypeBatch }
+
+// MsgType returns TypeAck.
+func (*Ack) MsgType() MsgType { return TypeAck }
+
+// MsgType returns TypeStatus.
+func (*Status) MsgType() MsgType { return TypeStatus }
+
+// MsgType returns TypeError.
+func (*Error) MsgType() MsgType { return TypeError }

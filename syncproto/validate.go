@@ -1,6 +1,13 @@
 package syncproto
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
+
+// MaxSeq is the highest sequence a tap may carry; the server keeps it as a
+// signed 64-bit integer.
+const MaxSeq = math.MaxInt64
 
 func checkID(field, s string, required bool) error {
 	if required && s == "" {
@@ -26,6 +33,21 @@ func (h *Hello) Validate() error {
 	return h.Clock.Validate()
 }
 
+// Validate checks the Welcome's fields. A zero MaxBatchTaps or MaxInFlight
+// would leave the terminal unable to upload anything, silently.
+func (w *Welcome) Validate() error {
+	if w.ProtocolVersion == 0 {
+		return fmt.Errorf("%w: protocol version 0", ErrMalformed)
+	}
+	if w.MaxBatchTaps == 0 {
+		return fmt.Errorf("%w: max batch taps 0", ErrMalformed)
+	}
+	if w.MaxInFlight == 0 {
+		return fmt.Errorf("%w: max in flight 0", ErrMalformed)
+	}
+	return nil
+}
+
 // Validate checks the clock reading's fields.
 func (c *Clock) Validate() error {
 	return checkID("boot id", c.BootID, false)
@@ -41,15 +63,25 @@ func (b *Batch) Validate() error {
 	if len(b.Taps) > MaxBatchTaps {
 		return fmt.Errorf("%w: %d taps, limit %d", ErrTooLarge, len(b.Taps), MaxBatchTaps)
 	}
+	// Sequences come from the outbox, which never produces 0, a value beyond
+	// MaxSeq or a batch out of order: any of these is a broken peer, not a bad
+	// tap, and the identity could not even be kept.
+	var prev uint64
+	for _, t := range b.Taps {
+		if t.Seq == 0 || t.Seq > MaxSeq {
+			return fmt.Errorf("%w: sequence %d outside 1..%d", ErrMalformed, t.Seq, uint64(MaxSeq))
+		}
+		if t.Seq <= prev {
+			return fmt.Errorf("%w: sequence %d after %d, want strictly ascending", ErrMalformed, t.Seq, prev)
+		}
+		prev = t.Seq
+	}
 	return nil
 }
 
 // Check reports why the tap cannot enter the ledger, or nil. The server calls
 // it per tap and rejects the tap (RejectInvalid) with the returned reason.
 func (t *Tap) Check() error {
-	if t.Seq == 0 {
-		return fmt.Errorf("sequence 0")
-	}
 	if t.CardID == "" {
 		return fmt.Errorf("empty card id")
 	}

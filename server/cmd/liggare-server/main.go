@@ -1,0 +1,112 @@
+// Command liggare-server is the Liggare server: it receives taps from the
+// site terminals and keeps the staff ledger in PostgreSQL.
+//
+//	liggare-server [serve]            run the server (the default)
+//	liggare-server migrate            apply database migrations and exit
+//	liggare-server terminal add ID    register a terminal, print its credential
+//	liggare-server terminal revoke ID revoke every credential of a terminal
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/liggare/liggare/server/internal/auth"
+	"github.com/liggare/liggare/server/internal/daemon"
+	"github.com/liggare/liggare/server/internal/db"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "liggare-server:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	cmd := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("liggare-server "+cmd, flag.ContinueOnError)
+	var cfg daemon.Config
+	fs.StringVar(&cfg.Listen, "listen", env("LIGGARE_LISTEN", "127.0.0.1:8080"), "address for terminals and web pages (env LIGGARE_LISTEN)")
+	fs.StringVar(&cfg.DatabaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (env DATABASE_URL)")
+	logFormat := fs.String("log-format", env("LIGGARE_LOG_FORMAT", "text"), "log format: text or json (env LIGGARE_LOG_FORMAT)")
+	fs.DurationVar(&cfg.Sync.PingInterval, "ping-interval", 0, "websocket ping interval (default 30s)")
+	fs.DurationVar(&cfg.Sync.PongWait, "pong-wait", 0, "drop a terminal silent this long (default 75s)")
+	fs.IntVar(&cfg.Committer.Workers, "ingest-workers", 0, "concurrent ingest transactions (default 4)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	logger := newLogger(*logFormat)
+	if cfg.DatabaseURL == "" {
+		return errors.New("no database: set DATABASE_URL or --database-url")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	switch cmd {
+	case "serve":
+		return daemon.Run(ctx, cfg, logger)
+	case "migrate":
+		pool, err := db.Connect(ctx, cfg.DatabaseURL, logger)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		return db.Migrate(ctx, pool, logger)
+	case "terminal":
+		rest := fs.Args()
+		if len(rest) != 2 || (rest[0] != "add" && rest[0] != "revoke") {
+			return errors.New("usage: liggare-server terminal add|revoke TERMINAL-ID")
+		}
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		pool, err := db.Connect(ctx, cfg.DatabaseURL, logger)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		if err := db.Migrate(ctx, pool, logger); err != nil {
+			return err
+		}
+		terminals := auth.NewTerminals(pool)
+		if rest[0] == "add" {
+			cred, err := terminals.Create(ctx, rest[1])
+			if err != nil {
+				return err
+			}
+			fmt.Println(cred)
+			return nil
+		}
+		n, err := terminals.Revoke(ctx, rest[1])
+		if err != nil {
+			return err
+		}
+		fmt.Printf("revoked %d credential(s) of %s\n", n, rest[1])
+		return nil
+	}
+	return fmt.Errorf("unknown command %q (want serve, migrate or terminal)", cmd)
+}
+
+func env(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func newLogger(format string) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, nil))
+}

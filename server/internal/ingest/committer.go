@@ -1,0 +1,188 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/liggare/liggare/syncproto"
+	"golang.org/x/sync/errgroup"
+)
+
+// Defaults for CommitterOptions.
+const (
+	// DefaultWorkers is how many transactions run at once. Two keep
+	// PostgreSQL busy while the next group is being gathered.
+	DefaultWorkers = 4
+	// DefaultMaxGroupTaps bounds the taps applied in one transaction.
+	DefaultMaxGroupTaps = 16384
+	// DefaultQueue is how many submissions may wait for a worker.
+	DefaultQueue = 4096
+	// applyTimeout bounds one transaction, including at shutdown.
+	applyTimeout = 30 * time.Second
+	// maxRetries bounds retries of a group that hit a deadlock or
+	// serialization failure.
+	maxRetries = 5
+)
+
+// ErrStopped is returned for submissions that were not applied because the
+// Committer stopped. Their batches are not acknowledged; the terminal will
+// send them again.
+var ErrStopped = errors.New("ingest: committer stopped")
+
+// CommitterOptions configures a Committer. Zero values mean the defaults.
+type CommitterOptions struct {
+	Workers      int
+	MaxGroupTaps int
+	Queue        int
+	Logger       *slog.Logger
+}
+
+// Done receives the outcome of one submission: its Ack after the commit, or
+// an error, in which case nothing about the batch may be acknowledged.
+type Done func(*syncproto.Ack, error)
+
+type request struct {
+	sub  *Submission
+	done Done
+}
+
+// Committer applies submissions from many connections in shared
+// transactions (group commit).
+type Committer struct {
+	store   *Store
+	opts    CommitterOptions
+	queue   chan request
+	stopped chan struct{}
+}
+
+// NewCommitter returns a Committer over store. Call Run to start it.
+func NewCommitter(store *Store, opts CommitterOptions) *Committer {
+	if opts.Workers <= 0 {
+		opts.Workers = DefaultWorkers
+	}
+	if opts.MaxGroupTaps <= 0 {
+		opts.MaxGroupTaps = DefaultMaxGroupTaps
+	}
+	if opts.Queue <= 0 {
+		opts.Queue = DefaultQueue
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Committer{
+		store:   store,
+		opts:    opts,
+		queue:   make(chan request, opts.Queue),
+		stopped: make(chan struct{}),
+	}
+}
+
+// Submit queues sub; done is called exactly once, from a worker goroutine,
+// after the transaction holding it committed or failed. Submit blocks while
+// the queue is full (back-pressure on the connection) and fails when ctx ends
+// or the Committer stopped.
+func (c *Committer) Submit(ctx context.Context, sub *Submission, done Done) error {
+	select {
+	case <-c.stopped:
+		return ErrStopped
+	default:
+	}
+	select {
+	case c.queue <- request{sub, done}:
+		return nil
+	case <-c.stopped:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Run applies submissions until ctx ends. A group already taken finishes and
+// is answered; submissions still queued are answered with ErrStopped.
+func (c *Committer) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	for range c.opts.Workers {
+		g.Go(func() error { c.work(gctx); return nil })
+	}
+	err := g.Wait()
+	close(c.stopped)
+	for {
+		select {
+		case r := <-c.queue:
+			r.done(nil, ErrStopped)
+		default:
+			return err
+		}
+	}
+}
+
+func (c *Committer) work(ctx context.Context) {
+	var group []request
+	for {
+		group = group[:0]
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-c.queue:
+			group = append(group, r)
+		}
+		n := len(group[0].sub.Batch.Taps)
+	gather:
+		for n < c.opts.MaxGroupTaps {
+			select {
+			case r := <-c.queue:
+				group = append(group, r)
+				n += len(r.sub.Batch.Taps)
+			default:
+				break gather
+			}
+		}
+		c.apply(group)
+	}
+}
+
+// apply runs one group to completion, even if the Committer is stopping:
+// its batches were taken from connections that wait for the answer.
+func (c *Committer) apply(group []request) {
+	subs := make([]*Submission, len(group))
+	for i, r := range group {
+		subs[i] = r.sub
+	}
+	var acks []*syncproto.Ack
+	var err error
+	for attempt := 0; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
+		acks, err = c.store.Apply(ctx, subs)
+		cancel()
+		if err == nil || !retryable(err) || attempt >= maxRetries {
+			break
+		}
+		c.opts.Logger.Warn("ingest_retry", "attempt", attempt+1, logErr, err)
+	}
+	if err != nil {
+		c.opts.Logger.Error("ingest_apply_failed", "batches", len(subs), logErr, err)
+		for _, r := range group {
+			r.done(nil, fmt.Errorf("ingest: %w", err))
+		}
+		return
+	}
+	for i, r := range group {
+		r.done(acks[i], nil)
+	}
+}
+
+// retryable reports errors after which the same group can simply run again.
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "40001", "40P01": // serialization_failure, deadlock_detected
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,92 @@
+// Package tapsource provides simulated card readers for the terminal until
+// real readers are attached through the firmware bridge: a random generator
+// for demos ("sim") and a line-driven feed for tests ("feed").
+//
+// A source calls its handler once per card presentation and reports the
+// handler's Feedback the way its reader would: the simulator logs it, the
+// feed writes it back on the line the card came from.
+package tapsource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Read is one card presented to a reader.
+type Read struct {
+	CardID string
+	Reader string
+}
+
+// Feedback is what the terminal answers a Read with, after the tap is
+// durable in the outbox (or could not be made durable).
+type Feedback struct {
+	// Recorded is true once the tap is durable in the outbox.
+	Recorded bool
+	// Seq is the tap's sequence when Recorded.
+	Seq uint64
+	// Answer is what the kiosk shows ("accepted", "outbox_full", ...).
+	Answer string
+}
+
+// Handler records one Read and returns the Feedback for the reader.
+type Handler func(context.Context, Read) Feedback
+
+// Source is a card reader.
+type Source interface {
+	// Run calls h for every card presented until ctx ends.
+	Run(ctx context.Context, h Handler) error
+	// State describes the reader's health ("ok", "offline", ...).
+	State() string
+}
+
+// Parse returns the source named by a --reader flag value:
+//
+//	sim                              random workers tapping every few seconds
+//	sim:workers=20,interval=2s       the same with options
+//	feed:127.0.0.1:7001              line-driven feed on a loopback TCP port
+func Parse(spec string) (Source, error) {
+	kind, arg, _ := strings.Cut(spec, ":")
+	switch kind {
+	case "sim":
+		s := &Sim{Workers: DefaultSimWorkers, Interval: DefaultSimInterval}
+		if arg == "" {
+			return s, nil
+		}
+		for _, kv := range strings.Split(arg, ",") {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok {
+				return nil, fmt.Errorf("tapsource: %q: want key=value", kv)
+			}
+			switch k {
+			case "workers":
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 || n > 100000 {
+					return nil, fmt.Errorf("tapsource: workers=%q: want 1-100000", v)
+				}
+				s.Workers = n
+			case "interval":
+				d, err := time.ParseDuration(v)
+				if err != nil || d <= 0 {
+					return nil, fmt.Errorf("tapsource: interval=%q: want a positive duration", v)
+				}
+				s.Interval = d
+			case "prefix":
+				s.Prefix = v
+			default:
+				return nil, fmt.Errorf("tapsource: unknown sim option %q", k)
+			}
+		}
+		return s, nil
+	case "feed":
+		if arg == "" {
+			return nil, errors.New("tapsource: feed needs an address, e.g. feed:127.0.0.1:7001")
+		}
+		return &Feed{Addr: arg}, nil
+	}
+	return nil, fmt.Errorf("tapsource: unknown reader %q (want sim or feed:ADDR)", spec)
+}
