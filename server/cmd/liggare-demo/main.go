@@ -211,4 +211,3 @@ func waitListening(ctx context.Context, addr string) error {
 		}
 	}
 }
-

@@ -3,8 +3,10 @@
 //
 //	liggare-server [serve]            run the server (the default)
 //	liggare-server migrate            apply database migrations and exit
-//	liggare-server terminal add ID    register a terminal, print its credential
+//	liggare-server terminal add ID... register terminals, print a credential each
 //	liggare-server terminal revoke ID revoke every credential of a terminal
+//	liggare-server devdb --dir DIR    run a private PostgreSQL for development,
+//	                                  printing its URL, until interrupted
 package main
 
 import (
@@ -21,6 +23,7 @@ import (
 	"github.com/liggare/liggare/server/internal/auth"
 	"github.com/liggare/liggare/server/internal/daemon"
 	"github.com/liggare/liggare/server/internal/db"
+	"github.com/liggare/liggare/server/internal/pglocal"
 )
 
 func main() {
@@ -34,6 +37,9 @@ func run(args []string) error {
 	cmd := "serve"
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
+	}
+	if cmd == "devdb" {
+		return devDB(args, newLogger(env("LIGGARE_LOG_FORMAT", "text")))
 	}
 	fs := flag.NewFlagSet("liggare-server "+cmd, flag.ContinueOnError)
 	var cfg daemon.Config
@@ -65,8 +71,8 @@ func run(args []string) error {
 		return db.Migrate(ctx, pool, logger)
 	case "terminal":
 		rest := fs.Args()
-		if len(rest) != 2 || (rest[0] != "add" && rest[0] != "revoke") {
-			return errors.New("usage: liggare-server terminal add|revoke TERMINAL-ID")
+		if len(rest) < 2 || (rest[0] != "add" && rest[0] != "revoke") || (rest[0] == "revoke" && len(rest) != 2) {
+			return errors.New("usage: liggare-server terminal add TERMINAL-ID... | terminal revoke TERMINAL-ID")
 		}
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
@@ -80,11 +86,13 @@ func run(args []string) error {
 		}
 		terminals := auth.NewTerminals(pool)
 		if rest[0] == "add" {
-			cred, err := terminals.Create(ctx, rest[1])
-			if err != nil {
-				return err
+			for _, id := range rest[1:] {
+				cred, err := terminals.Create(ctx, id)
+				if err != nil {
+					return err
+				}
+				fmt.Println(cred)
 			}
-			fmt.Println(cred)
 			return nil
 		}
 		n, err := terminals.Revoke(ctx, rest[1])
@@ -94,7 +102,7 @@ func run(args []string) error {
 		fmt.Printf("revoked %d credential(s) of %s\n", n, rest[1])
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (want serve, migrate or terminal)", cmd)
+	return fmt.Errorf("unknown command %q (want serve, migrate, terminal or devdb)", cmd)
 }
 
 func env(key, def string) string {
@@ -109,4 +117,27 @@ func newLogger(format string) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, nil))
+}
+
+// devDB runs a private PostgreSQL cluster until interrupted: the first line
+// on standard output is its URL. For development, demos and benchmarks.
+func devDB(args []string, logger *slog.Logger) error {
+	fs := flag.NewFlagSet("liggare-server devdb", flag.ContinueOnError)
+	dir := fs.String("dir", ".demo/pg", "cluster folder (created when missing, reused otherwise)")
+	port := fs.Int("port", 54329, "port (unix socket only; no TCP listener)")
+	durable := fs.Bool("durable", true, "keep fsync on; off is faster and loses data on a crash")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cluster, err := pglocal.Start(ctx, pglocal.Options{Dir: *dir, Port: *port, Durable: *durable, Logger: logger})
+	if err != nil {
+		return err
+	}
+	fmt.Println(cluster.URL("postgres"))
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return cluster.Stop(sctx)
 }

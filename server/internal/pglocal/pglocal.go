@@ -84,9 +84,12 @@ type Cluster struct {
 // connections. If a server is already running in the directory on the same
 // port, Start adopts it.
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
-	c, err := start(ctx, opts)
+	c, err := open(ctx, opts)
 	if err != nil && opts.Dir == "" && c.dir != "" {
 		// Leave nothing behind in a directory nobody else knows of.
+		if c.running {
+			c.Kill(context.WithoutCancel(ctx))
+		}
 		os.RemoveAll(c.dir)
 	}
 	if err != nil {
@@ -95,7 +98,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	return c, nil
 }
 
-func start(ctx context.Context, opts Options) (*Cluster, error) {
+// open does the work of Start. It returns the cluster even on error, for
+// Start to clean up after.
+func open(ctx context.Context, opts Options) (*Cluster, error) {
 	c := &Cluster{dir: opts.Dir, port: opts.Port, bin: opts.BinDir, logger: opts.Logger}
 	if c.port == 0 {
 		c.port = DefaultPort
@@ -119,17 +124,18 @@ func start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err := c.initdb(ctx, opts.Durable); err != nil {
 		return c, err
 	}
-	if err := c.writeConf(opts); err != nil {
-		return c, err
-	}
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	port, ok := c.runningPort()
-	switch {
-	case ok && port != c.port:
+	port, running := c.runningPort()
+	if running && port != c.port {
 		return c, fmt.Errorf("pglocal: a server already runs in %s on port %d, not %d", c.dir, port, c.port)
-	case ok:
+	}
+	// Written even for a running server: they take effect at its restart.
+	if err := c.writeConf(opts); err != nil {
+		return c, err
+	}
+	if running {
 		c.logger.Info("adopted running postgresql", logKeyDir, c.dir, logKeyPort, c.port)
 		c.running = true
 		if err := c.waitReady(ctx); err != nil {

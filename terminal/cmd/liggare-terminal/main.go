@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,6 +33,9 @@ func main() {
 }
 
 func run() error {
+	if len(os.Args) > 1 && os.Args[1] == "outbox" {
+		return inspectOutbox(os.Args[2:])
+	}
 	var up uplink.Config
 	flag.StringVar(&up.URL, "server", env("LIGGARE_SERVER", "ws://127.0.0.1:8080/v1/sync"), "server sync URL (env LIGGARE_SERVER)")
 	credFile := flag.String("credential-file", os.Getenv("LIGGARE_CREDENTIAL_FILE"), "file holding the terminal credential (env LIGGARE_CREDENTIAL_FILE; or LIGGARE_CREDENTIAL)")
@@ -87,6 +91,33 @@ func run() error {
 	logger.Info("terminal_starting", "store_epoch", ob.Epoch(), "outbox_depth", ob.Stats().Depth, "reader", *readerSpec)
 	a := &agent.Agent{Outbox: ob, Uplink: link, Reader: reader, Clock: clk, Logger: logger}
 	return a.Run(ctx)
+}
+
+// inspectOutbox prints an outbox's state as JSON, for technicians and tests:
+// liggare-terminal outbox --outbox FILE. The agent must not be running.
+func inspectOutbox(args []string) error {
+	fs := flag.NewFlagSet("liggare-terminal outbox", flag.ContinueOnError)
+	path := fs.String("outbox", env("LIGGARE_OUTBOX", "/var/lib/liggare/outbox.db"), "outbox file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if _, err := os.Stat(*path); err != nil {
+		return err
+	}
+	ob, err := outbox.Open(*path, outbox.Options{})
+	if err != nil {
+		return err
+	}
+	defer ob.Close()
+	st := ob.Stats()
+	return json.NewEncoder(os.Stdout).Encode(map[string]any{
+		"store_epoch":        ob.Epoch(),
+		"depth":              st.Depth,
+		"last_seq":           st.LastSeq,
+		"acked_through":      st.AckedThrough,
+		"oldest_wall_micros": st.OldestWallMicros,
+		"full":               st.Full,
+	})
 }
 
 func credential(file string) (string, error) {

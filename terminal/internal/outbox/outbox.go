@@ -16,6 +16,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/liggare/liggare/syncproto"
 )
@@ -185,7 +186,7 @@ func Open(path string, opts Options) (*Outbox, error) {
 	}
 
 	db, err := bolt.Open(path, 0o600, boltOptions(opts.maxFileBytes))
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("outbox: open %s: file is locked by another process: %w", path, err)
 	}
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/liggare/liggare/syncproto"
 )
@@ -480,8 +481,8 @@ func TestOpenLocked(t *testing.T) {
 		o.Close()
 		t.Fatal("second Open of a held file succeeded")
 	}
-	if !errors.Is(err, bolt.ErrTimeout) || !strings.Contains(err.Error(), "locked") {
-		t.Fatalf("second Open = %v, want a lock error wrapping bolt.ErrTimeout", err)
+	if !errors.Is(err, berrors.ErrTimeout) || !strings.Contains(err.Error(), "locked") {
+		t.Fatalf("second Open = %v, want a lock error wrapping berrors.ErrTimeout", err)
 	}
 }
 
