@@ -34,7 +34,11 @@ type Config struct {
 
 // Run serves until ctx ends.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
-	pool, err := db.Connect(ctx, cfg.DatabaseURL, logger)
+	workers := cfg.Committer.Workers
+	if workers <= 0 {
+		workers = ingest.DefaultWorkers
+	}
+	pool, err := db.Connect(ctx, cfg.DatabaseURL, logger, int32(workers+8))
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -19,7 +20,11 @@ const DefaultConnectTimeout = 10 * time.Second
 // parameters: pool_max_conns (default: the larger of 4 and the number of
 // CPUs), pool_min_conns, pool_max_conn_lifetime, pool_max_conn_idle_time,
 // pool_health_check_period. The application_name defaults to liggare.
-func Connect(ctx context.Context, url string, logger *slog.Logger) (*pgxpool.Pool, error) {
+//
+// minMaxConns, when given, raises the pool's default size to at least that
+// many connections (a pool_max_conns in the URL still wins): the server needs
+// one per ingest worker and a few for sessions and pages.
+func Connect(ctx context.Context, url string, logger *slog.Logger, minMaxConns ...int32) (*pgxpool.Pool, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -31,6 +36,9 @@ func Connect(ctx context.Context, url string, logger *slog.Logger) (*pgxpool.Poo
 			return nil, fmt.Errorf("db: connect: cannot parse database URL: %w", inner)
 		}
 		return nil, errors.New("db: connect: cannot parse database URL")
+	}
+	if len(minMaxConns) > 0 && !strings.Contains(url, "pool_max_conns") && cfg.MaxConns < minMaxConns[0] {
+		cfg.MaxConns = minMaxConns[0]
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
