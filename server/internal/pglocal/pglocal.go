@@ -203,8 +203,14 @@ func (c *Cluster) prepareDir(ctx context.Context) error {
 			return fmt.Errorf("pglocal: make directory: %w", err)
 		}
 		c.dir = dir
-	} else if err := os.MkdirAll(c.dir, 0o700); err != nil {
-		return fmt.Errorf("pglocal: make directory: %w", err)
+	} else {
+		// Parents made here must let the postgres user through.
+		if err := os.MkdirAll(filepath.Dir(c.dir), 0o755); err != nil {
+			return fmt.Errorf("pglocal: make directory: %w", err)
+		}
+		if err := os.Mkdir(c.dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("pglocal: make directory: %w", err)
+		}
 	}
 	dir, err := filepath.Abs(c.dir)
 	if err != nil {

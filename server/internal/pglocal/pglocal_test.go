@@ -102,6 +102,12 @@ func TestReuseAndAdopt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	top := dir
+	t.Cleanup(func() { os.RemoveAll(top) })
+	if err := os.Chmod(top, 0o755); err != nil { // MkdirTemp makes it 0700
+		t.Fatal(err)
+	}
+	dir = filepath.Join(top, "demo", "pg") // missing parents are made too
 	c := start(t, pglocal.Options{Dir: dir, Port: 6543, Durable: true})
 	if _, err := connect(t, c.URL("postgres")).Exec(ctx, `CREATE DATABASE kept`); err != nil {
 		t.Fatalf("create database: %v", err)

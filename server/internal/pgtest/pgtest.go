@@ -222,7 +222,9 @@ func NewEmpty(t testing.TB) *pgxpool.Pool {
 
 // Cluster returns the binary's cluster, so that end-to-end tests can Kill
 // and Restart PostgreSQL, or nil when PGTEST_URL is used. Tests that need it
-// should skip when it is nil: a shared server cannot be killed.
+// should skip when it is nil: a shared server cannot be killed. A test that
+// kills the cluster must not call t.Parallel, or it breaks its neighbours;
+// top-level tests without t.Parallel run before the parallel ones resume.
 func Cluster() *pglocal.Cluster {
 	if current == nil {
 		panic("pgtest: Cluster called, but pgtest.Main was not called from TestMain")
