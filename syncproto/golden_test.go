@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -142,6 +143,9 @@ func TestGoldenDecode(t *testing.T) {
 	}
 }
 
+// exampleRE matches the line introducing a worked example in doc.go.
+var exampleRE = regexp.MustCompile(`testdata/golden/(\w+)\.cbor`)
+
 // TestDocExamples keeps the worked examples in doc.go true: each block of
 // hex following a line naming a golden file must spell that file's bytes.
 func TestDocExamples(t *testing.T) {
@@ -155,11 +159,9 @@ func TestDocExamples(t *testing.T) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := sc.Text()
-		if i := strings.Index(line, "testdata/golden/"); i >= 0 {
-			name := strings.TrimSuffix(strings.Fields(line[i+len("testdata/golden/"):])[0], "):")
-			name = strings.TrimSuffix(strings.TrimSuffix(name, ")"), ".cbor")
+		if m := exampleRE.FindStringSubmatch(line); m != nil {
 			cur = &strings.Builder{}
-			examples[name] = cur
+			examples[m[1]] = cur
 			continue
 		}
 		if cur == nil {

@@ -123,7 +123,8 @@ type Batch struct {
 	// BatchID is chosen by the terminal, unique within the session, and
 	// echoed in the Ack.
 	BatchID uint64 `cbor:"1,keyasint"`
-	// Taps, at most Welcome.MaxBatchTaps and never more than MaxBatchTaps.
+	// Taps are the taps to store, in strictly ascending Seq order: at least
+	// one, at most Welcome.MaxBatchTaps and never more than MaxBatchTaps.
 	Taps []Tap `cbor:"2,keyasint"`
 }
 
@@ -156,11 +157,11 @@ type RejectCode uint16
 
 // Reject codes. Numbers are never reused.
 const (
-	// RejectInvalid means the tap breaks a rule of this protocol (empty or
-	// over-long card id, sequence 0, ...). Kept in the dead-letter table.
+	// RejectInvalid means the tap breaks a rule of Tap.Check (empty or
+	// over-long card id, ...). Kept in the dead-letter table.
 	RejectInvalid RejectCode = 1
-	// RejectConflict means the server already holds a different tap with the same
-	// identity. The new content is quarantined and an alarm raised; the
+	// RejectConflict means the server already holds a different tap with the
+	// same identity. The new content is quarantined and an alarm raised; the
 	// original is kept.
 	RejectConflict RejectCode = 2
 )

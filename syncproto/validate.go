@@ -53,9 +53,10 @@ func (c *Clock) Validate() error {
 	return checkID("boot id", c.BootID, false)
 }
 
-// Validate checks the Batch's shape. Per-tap content rules (empty card id,
-// sequence 0) are not checked here: such a tap is rejected one by one and
-// kept in the dead-letter table, so one bad tap never blocks the queue.
+// Validate checks the Batch's shape and its sequences. Per-tap content rules
+// (Tap.Check: empty or over-long card id, ...) are not checked here: such a
+// tap is rejected one by one and kept in the dead-letter table, so one bad
+// tap never blocks the queue.
 func (b *Batch) Validate() error {
 	if len(b.Taps) == 0 {
 		return fmt.Errorf("%w: empty batch", ErrMalformed)
