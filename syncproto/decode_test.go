@@ -187,7 +187,6 @@ func decodeCases() []decodeCase {
 		{"hello with empty terminal id", env(1, rawBody(helloWith(func(m *Hello) { m.TerminalID = "" }))), ErrMalformed, nil},
 		{"hello with store epoch 0", env(1, rawBody(helloWith(func(m *Hello) { m.StoreEpoch = 0 }))), ErrMalformed, nil},
 		{"hello with negative store epoch", env(1, rawBody(helloWith(func(m *Hello) { m.StoreEpoch = -1 }))), ErrMalformed, nil},
-		{"hello with protocol version 0", env(1, rawBody(helloWith(func(m *Hello) { m.ProtocolVersion = 0 }))), ErrMalformed, nil},
 		{"empty hello", env(1, h("a0")), ErrMalformed, nil},
 		{"welcome with protocol version 0", env(2, h("a2 04 01 05 01")), ErrMalformed, nil},
 		{"welcome with max batch taps 0", env(2, h("a2 01 01 05 01")), ErrMalformed, nil},

@@ -21,9 +21,8 @@ func checkID(field, s string, required bool) error {
 
 // Validate checks the Hello's fields against the protocol's rules.
 func (h *Hello) Validate() error {
-	if h.ProtocolVersion == 0 {
-		return fmt.Errorf("%w: protocol version 0", ErrMalformed)
-	}
+	// A protocol version too old (0 included) is not malformed: the peer is
+	// answered ErrorCodeVersion by Negotiate, which says what it must speak.
 	if err := checkID("terminal id", h.TerminalID, true); err != nil {
 		return err
 	}

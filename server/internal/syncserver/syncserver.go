@@ -28,12 +28,12 @@ import (
 )
 
 // Path is where terminals connect.
-const Path = "/v1/sync"
+const Path = syncproto.SyncPath
 
 // Defaults for Config.
 const (
-	DefaultPingInterval = 30 * time.Second
-	DefaultPongWait     = 75 * time.Second
+	DefaultPingInterval = syncproto.PingInterval
+	DefaultPongWait     = syncproto.PeerTimeout
 	DefaultHelloTimeout = 10 * time.Second
 	DefaultWriteTimeout = 10 * time.Second
 	DefaultMaxInFlight  = 8
@@ -305,12 +305,13 @@ func (c *conn) handshake() (*ingest.Session, bool) {
 	case !isHello:
 		c.fail(syncproto.ErrorCodeUnexpected, "first message is %s, want Hello", m.MsgType())
 		return nil, false
-	case hello.ProtocolVersion < syncproto.MinProtocolVersion:
-		c.fail(syncproto.ErrorCodeVersion, "protocol version %d is too old: this server needs %d to %d",
-			hello.ProtocolVersion, syncproto.MinProtocolVersion, syncproto.ProtocolVersion)
-		return nil, false
 	case hello.TerminalID != c.terminalID:
 		c.fail(syncproto.ErrorCodeUnauthorized, "credential is for terminal %q, Hello names %q", c.terminalID, hello.TerminalID)
+		return nil, false
+	}
+	version, err := syncproto.Negotiate(hello.ProtocolVersion)
+	if err != nil {
+		c.fail(syncproto.ErrorCodeVersion, "%v", err)
 		return nil, false
 	}
 	sess := &ingest.Session{
@@ -331,7 +332,7 @@ func (c *conn) handshake() (*ingest.Session, bool) {
 	c.logger.Info("sync_session_open", "store_epoch", hello.StoreEpoch, "acked_through", acked,
 		"outbox_depth", hello.OutboxDepth, "agent_version", hello.AgentVersion)
 	c.send(&syncproto.Welcome{
-		ProtocolVersion:   min(hello.ProtocolVersion, syncproto.ProtocolVersion),
+		ProtocolVersion:   version,
 		ServerMicros:      time.Now().UnixMicro(),
 		AckedThrough:      acked,
 		MaxBatchTaps:      uint32(c.s.cfg.MaxBatchTaps),

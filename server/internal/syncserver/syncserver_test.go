@@ -195,14 +195,8 @@ func TestBadInputGetsClearErrorAndClose(t *testing.T) {
 		{"too-old protocol version", func(t *testing.T, ws *websocket.Conn) {
 			h := hello("BAD")
 			h.ProtocolVersion = syncproto.MinProtocolVersion - 1
-			if h.ProtocolVersion == 0 {
-				// Version 0 is malformed by definition; build the Hello by hand.
-				data, _ := cbor.Marshal(map[int]any{1: 1, 2: map[int]any{1: 0, 2: "BAD", 3: 42}})
-				ws.WriteMessage(websocket.BinaryMessage, data)
-				return
-			}
 			send(t, ws, h)
-		}, false, syncproto.ErrorCodeMalformed, "version"},
+		}, false, syncproto.ErrorCodeVersion, "unsupported protocol version"},
 		{"Hello for another terminal", func(t *testing.T, ws *websocket.Conn) {
 			send(t, ws, hello("GOOD"))
 		}, false, syncproto.ErrorCodeUnauthorized, "credential is for terminal"},

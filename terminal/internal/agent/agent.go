@@ -21,6 +21,7 @@ const (
 	AnswerRecorded    = "recorded"
 	AnswerOutboxFull  = "outbox_full"
 	AnswerStorageFail = "storage_error"
+	AnswerUnreadable  = "unreadable_card"
 )
 
 // Agent runs one kiosk.
@@ -43,6 +44,12 @@ func (a *Agent) Run(ctx context.Context) error {
 // Record makes one card presentation durable and says what to show.
 func (a *Agent) Record(ctx context.Context, r tapsource.Read) tapsource.Feedback {
 	tap := syncproto.Tap{CardID: r.CardID, Reader: r.Reader, Clock: a.Clock.Now(), Answer: AnswerRecorded}
+	if err := tap.Check(); err != nil {
+		// Not a card identity (a misread, line noise): nothing to record,
+		// and a tap the server must refuse would only sit in the outbox.
+		a.Logger.Warn("card_read_refused", "err", err)
+		return tapsource.Feedback{Answer: AnswerUnreadable}
+	}
 	taps, err := a.Outbox.Append(ctx, tap)
 	switch {
 	case errors.Is(err, outbox.ErrFull):

@@ -33,8 +33,8 @@ const (
 	DefaultMaxInFlight    = 8
 	DefaultMinBackoff     = 500 * time.Millisecond
 	DefaultMaxBackoff     = 30 * time.Second
-	DefaultPingInterval   = 30 * time.Second
-	DefaultPongWait       = 75 * time.Second
+	DefaultPingInterval   = syncproto.PingInterval
+	DefaultPongWait       = syncproto.PeerTimeout
 	DefaultWriteTimeout   = 10 * time.Second
 	DefaultAckTimeout     = 60 * time.Second
 	DefaultStatusInterval = 30 * time.Second
@@ -212,6 +212,10 @@ func (u *Uplink) session(ctx context.Context) (progressed bool, err error) {
 	welcome, ok := m.(*syncproto.Welcome)
 	if !ok {
 		return false, fmt.Errorf("uplink: got %s, want Welcome", m.MsgType())
+	}
+	if _, err := syncproto.Negotiate(welcome.ProtocolVersion); err != nil || welcome.ProtocolVersion > syncproto.ProtocolVersion {
+		return false, fmt.Errorf("uplink: server chose protocol version %d, this terminal speaks %d to %d",
+			welcome.ProtocolVersion, syncproto.MinProtocolVersion, syncproto.ProtocolVersion)
 	}
 	if welcome.AckedThrough < stats.AckedThrough {
 		// The server holds less than it acknowledged before: restored from
