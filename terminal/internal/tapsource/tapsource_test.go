@@ -1,0 +1,92 @@
+package tapsource
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParse(t *testing.T) {
+	for _, tc := range []struct {
+		spec    string
+		want    string // %#v-ish summary, or "" for an error
+		wantErr string
+	}{
+		{spec: "sim", want: "sim 8 3s"},
+		{spec: "sim:workers=20,interval=500ms,prefix=AB", want: "sim 20 500ms"},
+		{spec: "feed:127.0.0.1:7001", want: "feed 127.0.0.1:7001"},
+		{spec: "sim:workers=0", wantErr: "want 1-100000"},
+		{spec: "sim:interval=-1s", wantErr: "positive duration"},
+		{spec: "sim:colour=red", wantErr: "unknown sim option"},
+		{spec: "sim:workers", wantErr: "key=value"},
+		{spec: "feed", wantErr: "needs an address"},
+		{spec: "osdp:/dev/ttyUSB0", wantErr: "unknown reader"},
+	} {
+		t.Run(tc.spec, func(t *testing.T) {
+			s, err := Parse(tc.spec)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Parse(%q) = %v, %v; want error containing %q", tc.spec, s, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Parse(%q): %v", tc.spec, err)
+			}
+			var got string
+			switch s := s.(type) {
+			case *Sim:
+				got = fmt.Sprintf("sim %d %s", s.Workers, s.Interval)
+			case *Feed:
+				got = "feed " + s.Addr
+			}
+			if got != tc.want {
+				t.Errorf("Parse(%q) = %s, want %s", tc.spec, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestFeedAnswersEachLine(t *testing.T) {
+	f := &Feed{Addr: "127.0.0.1:0"}
+	addr, err := f.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var seq uint64
+	go func() {
+		done <- f.Run(ctx, func(_ context.Context, r Read) Feedback {
+			if r.CardID == "FULL" {
+				return Feedback{Answer: "outbox_full"}
+			}
+			seq++
+			return Feedback{Recorded: true, Seq: seq}
+		})
+	}()
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(c, "AB0000000001\n\nAB0000000002 in\nFULL\n%s\n", strings.Repeat("x", MaxFeedLine+1))
+	sc := bufio.NewScanner(c)
+	var got []string
+	for sc.Scan() {
+		got = append(got, sc.Text())
+	}
+	want := []string{"ok 1", "ok 2", "err outbox_full", fmt.Sprintf("err line longer than %d bytes", MaxFeedLine)}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("feed answered %q, want %q", got, want)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v, want nil after cancel", err)
+	}
+}
