@@ -56,7 +56,6 @@ const (
 	logDepth        = "depth"
 	logMaxPending   = "max_pending"
 	logThrough      = "through"
-	logTaps         = "taps"
 	logErr          = "err"
 )
 
@@ -193,7 +192,11 @@ func Open(path string, opts Options) (*Outbox, error) {
 		return nil, fmt.Errorf("outbox: open %s: %w", path, err)
 	}
 	o.db = db
-	if err := db.View(o.load); err != nil {
+	if err := db.View(func(tx *bolt.Tx) error {
+		var err error
+		o.epoch, o.st, err = o.load(tx)
+		return err
+	}); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("outbox: open %s: %w", path, err)
 	}
@@ -299,16 +302,17 @@ func newEpoch() (int64, error) {
 	}
 }
 
-// load reads meta, scans the taps and fills o.epoch and o.st. Every way the
-// file can contradict itself is reported as ErrCorrupt.
-func (o *Outbox) load(tx *bolt.Tx) error {
+// load reads meta and scans the taps, returning the epoch and the
+// statistics they imply. Every way the file can contradict itself is
+// reported as ErrCorrupt.
+func (o *Outbox) load(tx *bolt.Tx) (int64, Stats, error) {
 	meta := tx.Bucket(bucketMeta)
 	if meta == nil {
-		return fmt.Errorf("%w: no meta bucket (not an outbox file?)", ErrCorrupt)
+		return 0, Stats{}, fmt.Errorf("%w: no meta bucket (not an outbox file?)", ErrCorrupt)
 	}
 	taps := tx.Bucket(bucketTaps)
 	if taps == nil {
-		return fmt.Errorf("%w: no taps bucket", ErrCorrupt)
+		return 0, Stats{}, fmt.Errorf("%w: no taps bucket", ErrCorrupt)
 	}
 	get := func(key []byte) (uint64, error) {
 		v := meta.Get(key)
@@ -319,28 +323,28 @@ func (o *Outbox) load(tx *bolt.Tx) error {
 	}
 	format, err := get(keyFormat)
 	if err != nil {
-		return err
+		return 0, Stats{}, err
 	}
 	if format != formatVersion {
-		return fmt.Errorf("file format %d, this agent reads only format %d", format, formatVersion)
+		return 0, Stats{}, fmt.Errorf("file format %d, this agent reads only format %d", format, formatVersion)
 	}
 	epoch, err := get(keyEpoch)
 	if err != nil {
-		return err
+		return 0, Stats{}, err
 	}
 	if epoch == 0 || epoch > 1<<63-1 {
-		return fmt.Errorf("%w: epoch %d out of range", ErrCorrupt, epoch)
+		return 0, Stats{}, fmt.Errorf("%w: epoch %d out of range", ErrCorrupt, epoch)
 	}
 	lastSeq, err := get(keyLastSeq)
 	if err != nil {
-		return err
+		return 0, Stats{}, err
 	}
 	acked, err := get(keyAckedThrough)
 	if err != nil {
-		return err
+		return 0, Stats{}, err
 	}
 	if acked > lastSeq {
-		return fmt.Errorf("%w: acked_through %d beyond last_seq %d", ErrCorrupt, acked, lastSeq)
+		return 0, Stats{}, fmt.Errorf("%w: acked_through %d beyond last_seq %d", ErrCorrupt, acked, lastSeq)
 	}
 
 	var count, first, last uint64
@@ -348,7 +352,7 @@ func (o *Outbox) load(tx *bolt.Tx) error {
 	c := taps.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if len(k) != 8 {
-			return fmt.Errorf("%w: tap key %x is not 8 bytes", ErrCorrupt, k)
+			return 0, Stats{}, fmt.Errorf("%w: tap key %x is not 8 bytes", ErrCorrupt, k)
 		}
 		if count == 0 {
 			first, firstVal = binary.BigEndian.Uint64(k), v
@@ -357,21 +361,19 @@ func (o *Outbox) load(tx *bolt.Tx) error {
 		count++
 	}
 	if count != lastSeq-acked || (count > 0 && (first != acked+1 || last != lastSeq)) {
-		return fmt.Errorf("%w: %d taps from seq %d to %d, meta says acked_through %d, last_seq %d",
+		return 0, Stats{}, fmt.Errorf("%w: %d taps from seq %d to %d, meta says acked_through %d, last_seq %d",
 			ErrCorrupt, count, first, last, acked, lastSeq)
 	}
 	st := Stats{Depth: count, LastSeq: lastSeq, AckedThrough: acked}
 	if count > 0 {
 		t, err := o.decode(first, firstVal)
 		if err != nil {
-			return err
+			return 0, Stats{}, err
 		}
 		st.OldestWallMicros = t.Clock.WallMicros
 	}
-	o.epoch = int64(epoch)
-	o.st = st
-	o.st.Full = st.Depth >= o.maxPending
-	return nil
+	st.Full = st.Depth >= o.maxPending
+	return int64(epoch), st, nil
 }
 
 // Epoch returns the store epoch: with the terminal id and a tap's Seq, it
@@ -389,8 +391,9 @@ func (o *Outbox) Stats() Stats {
 }
 
 // Notify returns a channel that receives a value after every commit that
-// added taps. It has capacity 1 and is never closed: a reader that was busy
-// finds one pending signal, however many commits happened meanwhile.
+// added taps, before the Append calls of that commit return. It has
+// capacity 1 and is never closed: a reader that was busy finds one pending
+// signal, however many commits happened meanwhile.
 func (o *Outbox) Notify() <-chan struct{} { return o.notify }
 
 // Append stores taps, assigning each its Seq in the transaction that stores
@@ -468,27 +471,34 @@ func (o *Outbox) commit(group []*appendReq) {
 	st := o.Stats()
 
 	accepted := make([]*appendReq, 0, len(group))
+	type refusal struct {
+		r   *appendReq
+		err error
+	}
+	var refused []refusal
 	depth := st.Depth
-	refused := 0
 	for _, r := range group {
 		n := uint64(len(r.taps))
 		if depth+n > o.maxPending {
-			refused += len(r.taps)
-			r.res <- appendRes{err: fmt.Errorf("outbox: append %d taps at depth %d, limit %d: %w",
-				n, depth, o.maxPending, ErrFull)}
+			refused = append(refused, refusal{r, fmt.Errorf("outbox: append %d taps at depth %d, limit %d: %w",
+				n, depth, o.maxPending, ErrFull)})
 			continue
 		}
 		depth += n
 		accepted = append(accepted, r)
 	}
-	if refused > 0 {
+	if len(refused) > 0 {
+		// Stats say Full before any caller hears ErrFull.
 		o.smu.Lock()
 		if !o.refused {
-			o.log.Warn("outbox_full", logDepth, depth, logMaxPending, o.maxPending, logTaps, refused)
+			o.log.Warn("outbox_full", logDepth, depth, logMaxPending, o.maxPending)
 		}
 		o.refused = true
 		o.st.Full = true
 		o.smu.Unlock()
+		for _, f := range refused {
+			f.r.res <- appendRes{err: f.err}
+		}
 	}
 	if len(accepted) == 0 {
 		return
@@ -517,6 +527,7 @@ func (o *Outbox) commit(group []*appendReq) {
 	})
 	if err != nil {
 		o.log.Error("outbox_append_failed", logErr, err, logLastSeq, st.LastSeq)
+		o.resync()
 		for _, r := range accepted {
 			r.res <- appendRes{err: fmt.Errorf("outbox: append: %w", err)}
 		}
@@ -533,13 +544,42 @@ func (o *Outbox) commit(group []*appendReq) {
 	o.st.Full = o.refused || depth >= o.maxPending
 	o.smu.Unlock()
 
-	for _, r := range accepted {
-		r.res <- appendRes{taps: r.taps}
-	}
+	// Signal before answering, so that the signal is there by the time
+	// Append returns.
 	select {
 	case o.notify <- struct{}{}:
 	default:
 	}
+	for _, r := range accepted {
+		r.res <- appendRes{taps: r.taps}
+	}
+}
+
+// resync reloads the statistics from the file after a failed commit.
+// Normally bbolt rolled back and nothing changed. But when only the final
+// fdatasync failed, the new meta page is already in the shared mapping and
+// the next transaction sees the "failed" taps: LastSeq must follow, or the
+// next Append would give their sequences to other taps (invariant 3). Such
+// taps were reported as not durable and may still be uploaded, which is the
+// harmless direction.
+func (o *Outbox) resync() {
+	var st Stats
+	err := o.db.View(func(tx *bolt.Tx) error {
+		var err error
+		_, st, err = o.load(tx)
+		return err
+	})
+	if err != nil {
+		o.log.Error("outbox_resync_failed", logErr, err)
+		return
+	}
+	o.smu.Lock()
+	defer o.smu.Unlock()
+	if st.LastSeq != o.st.LastSeq {
+		o.log.Warn("outbox_failed_commit_visible", logLastSeq, st.LastSeq, logDepth, st.Depth)
+	}
+	st.Full = st.Full || o.refused
+	o.st = st
 }
 
 // Pending returns up to max unacknowledged taps with Seq > after, in
