@@ -1,0 +1,18 @@
+// Package ledger keeps the staff ledger (personalliggare): it turns raw taps,
+// corrections and the registry into work periods per site and person.
+//
+// The derivation (Derive) is a pure function of a person's events at a
+// site, so the same taps in any order, any number of times and in any
+// batching give the same ledger (design invariant 4). Direction comes from
+// the reader's mode: in, out, or toggle, where the person's previous counted
+// tap at the site, on any terminal, decides. A repeat within the double-tap
+// window is kept and marked, never paired. A check-in while a period is open
+// flags that period as a missing check-out; a period open past MaxOpen
+// (16 h by default) is never closed by invention: it stays open and is
+// reported overdue for a person to correct.
+//
+// Because state never crosses a gap longer than MaxOpen (Segments), a late
+// tap re-derives only the segment it falls in. Periods are stored versioned
+// by the time the server knew them, so the ledger as it was known at any
+// past moment can be produced.
+package ledger
