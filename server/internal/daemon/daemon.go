@@ -15,6 +15,7 @@ import (
 	"github.com/liggare/liggare/server/internal/auth"
 	"github.com/liggare/liggare/server/internal/db"
 	"github.com/liggare/liggare/server/internal/ingest"
+	"github.com/liggare/liggare/server/internal/ledger"
 	"github.com/liggare/liggare/server/internal/syncserver"
 )
 
@@ -27,6 +28,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	Sync            syncserver.Config
 	Committer       ingest.CommitterOptions
+	// Rules are the ledger's derivation rules; zero means ledger.DefaultRules.
+	Rules ledger.Rules
 	// Ready, when set, is called with the listening address once the
 	// server accepts connections.
 	Ready func(net.Addr)
@@ -48,7 +51,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 
 	store := ingest.NewStore(pool, logger)
+	reconciler := ledger.NewReconciler(pool, ledger.ReconcilerOptions{Rules: cfg.Rules, Logger: logger})
 	cfg.Committer.Logger = logger
+	cfg.Committer.OnCommit = reconciler.Wake
 	committer := ingest.NewCommitter(store, cfg.Committer)
 	cfg.Sync.Terminals = auth.NewTerminals(pool)
 	cfg.Sync.Store = store
@@ -82,6 +87,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	defer stopCommitter()
 	committerDone := make(chan error, 1)
 	go func() { committerDone <- committer.Run(commitCtx) }()
+	reconcilerDone := make(chan error, 1)
+	go func() { reconcilerDone <- reconciler.Run(commitCtx) }()
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ln) }()
 	logger.Info("server_listening", "addr", ln.Addr().String())
@@ -112,6 +119,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if cerr := <-committerDone; cerr != nil && !errors.Is(cerr, context.Canceled) {
 		err = errors.Join(err, cerr)
 	}
+	<-reconcilerDone
 	logger.Info("server_stopped")
 	return err
 }

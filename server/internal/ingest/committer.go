@@ -39,6 +39,9 @@ type CommitterOptions struct {
 	MaxGroupTaps int
 	Queue        int
 	Logger       *slog.Logger
+	// OnCommit, when set, is called after each committed group: the ledger's
+	// reconciler uses it to start at once instead of at its next poll.
+	OnCommit func()
 }
 
 // Done receives the outcome of one submission: its Ack after the commit, or
@@ -169,6 +172,9 @@ func (c *Committer) apply(group []request) {
 			r.done(nil, fmt.Errorf("ingest: %w", err))
 		}
 		return
+	}
+	if c.opts.OnCommit != nil {
+		c.opts.OnCommit()
 	}
 	for i, r := range group {
 		r.done(acks[i], nil)

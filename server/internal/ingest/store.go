@@ -235,6 +235,9 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, subs []*Submission) ([]*sy
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"taps"}, tapColumns, pgx.CopyFromRows(newTaps)); err != nil {
 			return nil, fmt.Errorf("copy taps: %w", err)
 		}
+		if err := queueReconcile(ctx, tx, newTaps); err != nil {
+			return nil, err
+		}
 	}
 	for _, id := range deadIDs {
 		p := first[id]
@@ -516,6 +519,39 @@ func saveCursors(ctx context.Context, tx pgx.Tx, keys []key, cursors map[key]cur
 		terms, epochs, acked, maxSeen)
 	if err != nil {
 		return fmt.Errorf("save cursors: %w", err)
+	}
+	return nil
+}
+
+// queueReconcile records, in the transaction that stores them, which new
+// taps the ledger must take in: one seq range per (terminal, epoch).
+func queueReconcile(ctx context.Context, tx pgx.Tx, rows [][]any) error {
+	type span struct{ from, to int64 }
+	spans := make(map[key]span)
+	var order []key
+	for _, r := range rows {
+		k := key{r[0].(string), r[1].(int64)}
+		seq := r[2].(int64)
+		sp, ok := spans[k]
+		if !ok {
+			order = append(order, k)
+			sp = span{seq, seq}
+		}
+		sp.from, sp.to = min(sp.from, seq), max(sp.to, seq)
+		spans[k] = sp
+	}
+	terms := make([]string, len(order))
+	epochs := make([]int64, len(order))
+	froms := make([]int64, len(order))
+	tos := make([]int64, len(order))
+	for i, k := range order {
+		terms[i], epochs[i], froms[i], tos[i] = k.terminal, k.epoch, spans[k].from, spans[k].to
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO reconcile_inbox (terminal_id, store_epoch, seq_from, seq_to)
+		SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[])`,
+		terms, epochs, froms, tos); err != nil {
+		return fmt.Errorf("queue reconcile: %w", err)
 	}
 	return nil
 }

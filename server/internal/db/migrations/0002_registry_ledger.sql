@@ -154,18 +154,23 @@ CREATE TABLE reconcile_inbox (
     seq_to       bigint NOT NULL
 );
 
--- What reconciliation made of each tap (derived; recomputed freely).
+-- What reconciliation made of each tap. Inputs: the site and reader mode
+-- from the terminal's assignment at the event time, the person and employer
+-- from the card (or from corrections: assign_card, reassign_tap), and void
+-- (void_tap). Outputs of the derivation: direction and mark. Recomputed
+-- freely; the raw tap never changes.
 CREATE TABLE tap_resolutions (
     terminal_id  text   NOT NULL,
     store_epoch  bigint NOT NULL,
     seq          bigint NOT NULL,
-    site_id      bigint REFERENCES sites,       -- NULL: terminal not assigned then
-    org_id       bigint REFERENCES organisations, -- employer from the card
-    person_id    bigint REFERENCES persons,      -- NULL: unknown card
+    site_id      bigint REFERENCES sites,          -- NULL: terminal not assigned then
+    person_id    bigint REFERENCES persons,        -- NULL: unknown card
     event_time   timestamptz NOT NULL,
     card_ident   text   NOT NULL,
-    direction    text   NOT NULL,
-    mark         text   NOT NULL CHECK (mark IN ('counted', 'double', 'void', 'unknown_card', 'unassigned')),
+    mode         text   NOT NULL CHECK (mode IN ('in', 'out', 'toggle')),
+    voided       boolean NOT NULL DEFAULT false,
+    direction    text   CHECK (direction IN ('in', 'out')),
+    mark         text   NOT NULL CHECK (mark IN ('counted', 'double', 'void', 'unknown_card', 'unassigned', 'pending')),
     PRIMARY KEY (terminal_id, store_epoch, seq)
 );
 CREATE INDEX tap_resolutions_site_person ON tap_resolutions (site_id, person_id, event_time);

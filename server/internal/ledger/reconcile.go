@@ -1,0 +1,366 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Defaults for ReconcilerOptions.
+const (
+	// DefaultInboxBatch is how many inbox rows (each a seq range of one
+	// terminal, typically one uploaded batch) one transaction takes.
+	DefaultInboxBatch = 64
+	// DefaultPollInterval is how often an idle reconciler looks for work
+	// that another server replica queued.
+	DefaultPollInterval = 500 * time.Millisecond
+)
+
+// Log keys.
+const (
+	logErr   = "err"
+	logTaps  = "taps"
+	logPairs = "pairs"
+)
+
+// ReconcilerOptions configures a Reconciler.
+type ReconcilerOptions struct {
+	Rules        Rules
+	InboxBatch   int
+	PollInterval time.Duration
+	Logger       *slog.Logger
+	// OnChange, when set, is called after a commit with the sites whose
+	// ledger changed (for live pages).
+	OnChange func(sites []int64)
+}
+
+// Reconciler takes newly stored taps into the ledger.
+type Reconciler struct {
+	pool *pgxpool.Pool
+	opts ReconcilerOptions
+	wake chan struct{}
+}
+
+// NewReconciler returns a Reconciler on pool. Call Run to start it.
+func NewReconciler(pool *pgxpool.Pool, opts ReconcilerOptions) *Reconciler {
+	if opts.Rules == (Rules{}) {
+		opts.Rules = DefaultRules
+	}
+	if opts.InboxBatch <= 0 {
+		opts.InboxBatch = DefaultInboxBatch
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = DefaultPollInterval
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Reconciler{pool: pool, opts: opts, wake: make(chan struct{}, 1)}
+}
+
+// Wake tells the reconciler there is work, without waiting.
+func (r *Reconciler) Wake() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run reconciles until ctx ends.
+func (r *Reconciler) Run(ctx context.Context) error {
+	for {
+		n, err := r.Step(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			r.opts.Logger.Error("reconcile_failed", logErr, err)
+		}
+		if n > 0 && err == nil {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.wake:
+		case <-time.After(r.opts.PollInterval):
+		}
+	}
+}
+
+// Step reconciles one group of queued taps in one transaction and reports
+// how many taps it took in.
+func (r *Reconciler) Step(ctx context.Context) (int, error) {
+	var n int
+	var sites []int64
+	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		var err error
+		n, sites, err = r.step(ctx, tx)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("ledger: reconcile: %w", err)
+	}
+	if len(sites) > 0 && r.opts.OnChange != nil {
+		r.opts.OnChange(sites)
+	}
+	return n, nil
+}
+
+// Drain reconciles until the inbox is empty (for tests, tools and the demo).
+func (r *Reconciler) Drain(ctx context.Context) error {
+	for {
+		var left int
+		if err := r.pool.QueryRow(ctx, `SELECT count(*) FROM reconcile_inbox`).Scan(&left); err != nil {
+			return fmt.Errorf("ledger: drain: %w", err)
+		}
+		if left == 0 {
+			return nil
+		}
+		if _, err := r.Step(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// newTap is a stored tap not yet reconciled.
+type newTap struct {
+	id     TapID
+	card   string
+	at     time.Time
+	siteID *int64
+	mode   *string
+}
+
+func (r *Reconciler) step(ctx context.Context, tx pgx.Tx) (int, []int64, error) {
+	rows, err := tx.Query(ctx, `
+		DELETE FROM reconcile_inbox WHERE inbox_id IN (
+			SELECT inbox_id FROM reconcile_inbox ORDER BY inbox_id LIMIT $1 FOR UPDATE SKIP LOCKED)
+		RETURNING terminal_id, store_epoch, seq_from, seq_to`, r.opts.InboxBatch)
+	if err != nil {
+		return 0, nil, fmt.Errorf("take inbox: %w", err)
+	}
+	var terms []string
+	var epochs, froms, tos []int64
+	for rows.Next() {
+		var t string
+		var e, f, to int64
+		if err := rows.Scan(&t, &e, &f, &to); err != nil {
+			rows.Close()
+			return 0, nil, err
+		}
+		terms, epochs, froms, tos = append(terms, t), append(epochs, e), append(froms, f), append(tos, to)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, nil, fmt.Errorf("take inbox: %w", err)
+	}
+	if len(terms) == 0 {
+		return 0, nil, nil
+	}
+
+	// The new taps, with the terminal's assignment at their event time.
+	rows, err = tx.Query(ctx, `
+		SELECT t.terminal_id, t.store_epoch, t.seq, t.card_id, t.event_time, a.site_id, a.direction
+		FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS r(terminal_id, store_epoch, seq_from, seq_to)
+		JOIN taps t ON t.terminal_id = r.terminal_id AND t.store_epoch = r.store_epoch
+		           AND t.seq BETWEEN r.seq_from AND r.seq_to
+		LEFT JOIN LATERAL (
+			SELECT ta.site_id, ta.direction FROM terminal_assignments ta
+			WHERE ta.terminal_id = t.terminal_id AND ta.valid_from <= t.event_time
+			ORDER BY ta.valid_from DESC LIMIT 1) a ON true
+		WHERE NOT EXISTS (SELECT 1 FROM tap_resolutions x
+			WHERE x.terminal_id = t.terminal_id AND x.store_epoch = t.store_epoch AND x.seq = t.seq)`,
+		terms, epochs, froms, tos)
+	if err != nil {
+		return 0, nil, fmt.Errorf("load taps: %w", err)
+	}
+	var taps []newTap
+	seen := make(map[TapID]bool)
+	for rows.Next() {
+		var nt newTap
+		if err := rows.Scan(&nt.id.Terminal, &nt.id.Epoch, &nt.id.Seq, &nt.card, &nt.at, &nt.siteID, &nt.mode); err != nil {
+			rows.Close()
+			return 0, nil, err
+		}
+		if !seen[nt.id] { // inbox ranges may overlap
+			seen[nt.id] = true
+			taps = append(taps, nt)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, nil, fmt.Errorf("load taps: %w", err)
+	}
+
+	persons, err := resolveCards(ctx, tx, taps)
+	if err != nil {
+		return 0, nil, err
+	}
+
+	// Record each tap's inputs. Another reconciler (a replica) may be taking
+	// in the same tap right now: only the rows this transaction inserted are
+	// its to derive.
+	var (
+		rTerm, rCard, rMode, rMark []string
+		rEpoch, rSeq               []int64
+		rSite, rPerson             []*int64
+		rAt                        []time.Time
+	)
+	for _, nt := range taps {
+		mode, mark := "in", "unassigned"
+		var site, person *int64
+		if nt.siteID != nil {
+			site, mode, mark = nt.siteID, *nt.mode, "unknown_card"
+			if p, ok := persons[cardAt{*nt.siteID, nt.card}]; ok {
+				person, mark = &p, "pending"
+			}
+		}
+		rTerm, rEpoch, rSeq = append(rTerm, nt.id.Terminal), append(rEpoch, nt.id.Epoch), append(rSeq, nt.id.Seq)
+		rSite, rPerson, rAt = append(rSite, site), append(rPerson, person), append(rAt, nt.at)
+		rCard, rMode, rMark = append(rCard, nt.card), append(rMode, mode), append(rMark, mark)
+	}
+	rows, err = tx.Query(ctx, `
+		INSERT INTO tap_resolutions (terminal_id, store_epoch, seq, site_id, person_id, event_time, card_ident, mode, mark)
+		SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],
+		                     $6::timestamptz[], $7::text[], $8::text[], $9::text[])
+		ON CONFLICT DO NOTHING
+		RETURNING site_id, person_id, event_time`,
+		rTerm, rEpoch, rSeq, rSite, rPerson, rAt, rCard, rMode, rMark)
+	if err != nil {
+		return 0, nil, fmt.Errorf("record resolutions: %w", err)
+	}
+	spans := make(map[pair]span)
+	inserted := 0
+	for rows.Next() {
+		var site, person *int64
+		var at time.Time
+		if err := rows.Scan(&site, &person, &at); err != nil {
+			rows.Close()
+			return 0, nil, fmt.Errorf("record resolutions: %w", err)
+		}
+		inserted++
+		if site != nil && person != nil {
+			k := pair{*site, *person}
+			spans[k] = spans[k].add(at)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, nil, fmt.Errorf("record resolutions: %w", err)
+	}
+	sites, err := rederive(ctx, tx, spans, r.opts.Rules)
+	if err != nil {
+		return 0, nil, err
+	}
+	return inserted, sites, nil
+}
+
+type cardAt struct {
+	site int64
+	card string
+}
+
+// resolveCards finds the person behind each (site, card id): a card of the
+// site's owner or of a contractor on the site, by ID06 number or chip UID,
+// or a manager's assign_card correction, which wins. A card id matching
+// several people is left unknown for a person to sort out.
+func resolveCards(ctx context.Context, tx pgx.Tx, taps []newTap) (map[cardAt]int64, error) {
+	seen := make(map[cardAt]bool)
+	var sites []int64
+	var cards []string
+	for _, nt := range taps {
+		if nt.siteID == nil {
+			continue
+		}
+		k := cardAt{*nt.siteID, nt.card}
+		if !seen[k] {
+			seen[k] = true
+			sites, cards = append(sites, k.site), append(cards, k.card)
+		}
+	}
+	out := make(map[cardAt]int64)
+	if len(sites) == 0 {
+		return out, nil
+	}
+	rows, err := tx.Query(ctx, `
+		WITH q AS (SELECT * FROM unnest($1::bigint[], $2::text[]) AS q(site_id, card_ident)),
+		allowed AS (
+			SELECT q.site_id, q.card_ident, s.org_id FROM q JOIN sites s USING (site_id)
+			UNION
+			SELECT q.site_id, q.card_ident, sc.org_id FROM q JOIN site_contractors sc USING (site_id))
+		SELECT a.site_id, a.card_ident, c.person_id, false
+		FROM allowed a JOIN cards c ON c.org_id = a.org_id AND c.card_number = a.card_ident
+		UNION
+		SELECT a.site_id, a.card_ident, c.person_id, false
+		FROM allowed a JOIN card_chips ch ON ch.org_id = a.org_id AND ch.chip_uid = a.card_ident
+		JOIN cards c ON c.card_id = ch.card_id
+		UNION
+		SELECT q.site_id, q.card_ident, co.person_id, true
+		FROM q JOIN corrections co ON co.site_id = q.site_id AND co.kind = 'assign_card'
+		     AND co.card_ident = q.card_ident
+		WHERE NOT EXISTS (SELECT 1 FROM corrections w WHERE w.withdraws = co.correction_id)`, sites, cards)
+	if err != nil {
+		return nil, fmt.Errorf("resolve cards: %w", err)
+	}
+	defer rows.Close()
+	fromRegistry := make(map[cardAt][]int64)
+	for rows.Next() {
+		var k cardAt
+		var person int64
+		var corrected bool
+		if err := rows.Scan(&k.site, &k.card, &person, &corrected); err != nil {
+			return nil, fmt.Errorf("resolve cards: %w", err)
+		}
+		if corrected {
+			out[k] = person
+			continue
+		}
+		fromRegistry[k] = append(fromRegistry[k], person)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("resolve cards: %w", err)
+	}
+	for k, ps := range fromRegistry {
+		if _, ok := out[k]; ok {
+			continue
+		}
+		slices.Sort(ps)
+		if ps = slices.Compact(ps); len(ps) == 1 {
+			out[k] = ps[0]
+		}
+	}
+	return out, nil
+}
+
+// pair is one person at one site: the unit of derivation.
+type pair struct {
+	site, person int64
+}
+
+// span is a time range; the zero span is empty.
+type span struct {
+	lo, hi time.Time
+}
+
+func (s span) add(t time.Time) span {
+	if s.lo.IsZero() || t.Before(s.lo) {
+		s.lo = t
+	}
+	if s.hi.IsZero() || t.After(s.hi) {
+		s.hi = t
+	}
+	return s
+}
+
+func (s span) union(o span) span {
+	if o.lo.IsZero() {
+		return s
+	}
+	return s.add(o.lo).add(o.hi)
+}

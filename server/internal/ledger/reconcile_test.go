@@ -1,0 +1,209 @@
+package ledger
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/liggare/liggare/server/internal/pgtest"
+)
+
+func drain(t testing.TB, r *Reconciler) {
+	t.Helper()
+	if err := r.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReconcileInAtAOutAtB(t *testing.T) {
+	pool := pgtest.New(t)
+	f := newFixture(t, pool)
+	r := NewReconciler(pool, ReconcilerOptions{})
+	f.upload(t,
+		tapSpec{"IN", "AA0000000001", "2026-11-20 07:00:00"},
+		tapSpec{"OUT", "04A1B2C3D4E5F6", "2026-11-20 16:00:00"}, // by chip UID
+		tapSpec{"TOG", "BB0000000002", "2026-11-20 07:05:00"},
+	)
+	drain(t, r)
+	if diff := cmp.Diff([]string{"11-20 07:00 - 11-20 16:00"}, f.periods(t, f.site, f.anna)); diff != "" {
+		t.Errorf("Anna (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"11-20 07:05 - ?"}, f.periods(t, f.site, f.bertil)); diff != "" {
+		t.Errorf("Bertil, on site now (-want +got):\n%s", diff)
+	}
+	// Bertil's period belongs to his employer, the subcontractor.
+	if org := scalar(t, pool, `SELECT org_id FROM work_periods WHERE person_id = $1`, f.bertil); org != f.sub {
+		t.Errorf("Bertil's period org = %d, want the subcontractor %d", org, f.sub)
+	}
+}
+
+func TestReconcileUnknownCardAndUnassignedTerminal(t *testing.T) {
+	pool := pgtest.New(t)
+	f := newFixture(t, pool)
+	exec(t, pool, `INSERT INTO terminals (terminal_id) VALUES ('LOOSE')`)
+	r := NewReconciler(pool, ReconcilerOptions{})
+	f.upload(t,
+		tapSpec{"IN", "XX9999999999", "2026-11-20 07:00:00"},
+		tapSpec{"LOOSE", "AA0000000001", "2026-11-20 07:00:00"},
+	)
+	drain(t, r)
+	for card, want := range map[string]string{"XX9999999999": "unknown_card", "AA0000000001": "unassigned"} {
+		var mark string
+		if err := pool.QueryRow(context.Background(), `SELECT mark FROM tap_resolutions WHERE card_ident = $1`, card).Scan(&mark); err != nil || mark != want {
+			t.Errorf("mark of %s = %q, %v; want %q", card, mark, err, want)
+		}
+	}
+	if n := scalar(t, pool, `SELECT count(*) FROM work_periods`); n != 0 {
+		t.Errorf("periods = %d, want none", n)
+	}
+}
+
+func TestReconcileCardOfAnotherTenantIsNotResolved(t *testing.T) {
+	pool := pgtest.New(t)
+	f := newFixture(t, pool)
+	// A third tenant, not on the site, has a card with Anna's number.
+	other := scalar(t, pool, `INSERT INTO organisations (name, org_number) VALUES ('Annat AB', '556000-0003') RETURNING org_id`)
+	p := scalar(t, pool, `INSERT INTO persons (org_id, name, id_kind, id_enc, id_index, id_masked)
+		VALUES ($1, 'Cecilia', 'personnummer', '\x00', '\x01', '19800101-****') RETURNING person_id`, other)
+	exec(t, pool, `INSERT INTO cards (org_id, card_number, person_id) VALUES ($1, 'CC0000000003', $2)`, other, p)
+	r := NewReconciler(pool, ReconcilerOptions{})
+	f.upload(t, tapSpec{"IN", "CC0000000003", "2026-11-20 07:00:00"})
+	drain(t, r)
+	if n := scalar(t, pool, `SELECT count(*) FROM tap_resolutions WHERE person_id IS NOT NULL`); n != 0 {
+		t.Errorf("a card of a tenant not on the site was resolved")
+	}
+}
+
+func TestReconcileLateTapRederivesOnlyItsSegment(t *testing.T) {
+	pool := pgtest.New(t)
+	f := newFixture(t, pool)
+	r := NewReconciler(pool, ReconcilerOptions{})
+	// Monday and Tuesday on the toggle reader, more than MaxOpen apart;
+	// a Monday tap arrives late, from a terminal that was offline. In toggle
+	// mode it shifts Monday's later taps; Tuesday must stay as it was.
+	f.upload(t,
+		tapSpec{"TOG", "AA0000000001", "2026-11-16 07:00:00"},
+		tapSpec{"TOG", "AA0000000001", "2026-11-16 14:00:00"},
+		tapSpec{"TOG", "AA0000000001", "2026-11-17 07:30:00"},
+		tapSpec{"TOG", "AA0000000001", "2026-11-17 16:00:00"},
+	)
+	drain(t, r)
+	tuesday := scalar(t, pool, `SELECT period_id FROM work_periods WHERE start_at::date = '2026-11-17'`)
+	f.upload(t, tapSpec{"TOG", "AA0000000001", "2026-11-16 11:30:00"})
+	drain(t, r)
+	want := []string{"11-16 07:00 - 11-16 11:30", "11-16 14:00 - ?", "11-17 07:30 - 11-17 16:00"}
+	if diff := cmp.Diff(want, f.periods(t, f.site, f.anna)); diff != "" {
+		t.Errorf("after the late tap (-want +got):\n%s", diff)
+	}
+	if still := scalar(t, pool, `SELECT count(*) FROM work_periods WHERE period_id = $1 AND recorded_to = 'infinity'`, tuesday); still != 1 {
+		t.Errorf("Tuesday's period was re-versioned; a late Monday tap must touch only Monday")
+	}
+	// The old Monday version is kept, closed, not deleted.
+	if n := scalar(t, pool, `SELECT count(*) FROM work_periods WHERE recorded_to <> 'infinity'`); n != 1 {
+		t.Errorf("superseded versions = %d, want 1 (Monday's old period)", n)
+	}
+}
+
+func TestReconcileTwoSitesOneDay(t *testing.T) {
+	pool := pgtest.New(t)
+	f := newFixture(t, pool)
+	r := NewReconciler(pool, ReconcilerOptions{})
+	f.upload(t,
+		tapSpec{"TOG", "BB0000000002", "2026-11-20 07:00:00"},
+		tapSpec{"TOG", "BB0000000002", "2026-11-20 11:00:00"},
+		tapSpec{"TOG2", "BB0000000002", "2026-11-20 12:00:00"},
+		tapSpec{"TOG2", "BB0000000002", "2026-11-20 16:00:00"},
+	)
+	drain(t, r)
+	if diff := cmp.Diff([]string{"11-20 07:00 - 11-20 11:00"}, f.periods(t, f.site, f.bertil)); diff != "" {
+		t.Errorf("site 1 (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"11-20 12:00 - 11-20 16:00"}, f.periods(t, f.site2, f.bertil)); diff != "" {
+		t.Errorf("site 2 (-want +got):\n%s", diff)
+	}
+}
+
+// TestReconcileOrderFreeProperty: a fortnight of messy taps on three
+// readers, uploaded in random batches and order with repeats, reconciled at
+// random moments, always leaves the same current ledger, and that ledger is
+// the pure derivation of all the taps from scratch.
+func TestReconcileOrderFreeProperty(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 4))
+	var specs []tapSpec
+	day := time.Date(2026, 11, 2, 0, 0, 0, 0, stockholm)
+	terms := []string{"IN", "OUT", "TOG"}
+	for d := 0; d < 14; d++ {
+		at := day.AddDate(0, 0, d).Add(6*time.Hour + time.Duration(rng.IntN(120))*time.Minute)
+		for k := rng.IntN(5); k >= 0; k-- {
+			specs = append(specs, tapSpec{terms[rng.IntN(3)], "AA0000000001", at.Format("2006-01-02 15:04:05")})
+			// Mostly hours apart, sometimes seconds (double taps).
+			if rng.IntN(4) == 0 {
+				at = at.Add(time.Duration(rng.IntN(60)) * time.Second)
+			} else {
+				at = at.Add(time.Duration(rng.IntN(10*3600)) * time.Second)
+			}
+		}
+	}
+	var want []string
+	for round := 0; round < 4; round++ {
+		pool := pgtest.New(t)
+		f := newFixture(t, pool)
+		r := NewReconciler(pool, ReconcilerOptions{})
+		groups := f.deliveries(specs, rng)
+		for i, g := range groups {
+			if _, err := f.ingest.Apply(context.Background(), g); err != nil {
+				t.Fatal(err)
+			}
+			if rng.IntN(3) == 0 || i == len(groups)-1 {
+				drain(t, r)
+			}
+		}
+		got := f.periods(t, f.site, f.anna)
+		if round == 0 {
+			want = got
+			if diff := cmp.Diff(pureLedger(specs), got); diff != "" {
+				t.Fatalf("reconciled ledger differs from a pure derivation of all taps (-pure +db):\n%s", diff)
+			}
+			t.Logf("%d taps give %d periods", len(specs), len(got))
+			continue
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("round %d: different ledger (-round 0 +this):\n%s", round, diff)
+		}
+	}
+}
+
+// pureLedger derives the fixture's periods for specs without a database,
+// formatted like fixture.periods.
+func pureLedger(specs []tapSpec) []string {
+	modes := map[string]Mode{"IN": ModeIn, "OUT": ModeOut, "TOG": ModeToggle}
+	seqs := map[string]int64{}
+	var evs []Event
+	for _, sp := range specs {
+		seqs[sp.terminal]++
+		at, _ := time.ParseInLocation("2006-01-02 15:04:05", sp.when, stockholm)
+		evs = append(evs, Event{Ref: TapID{sp.terminal, 1, seqs[sp.terminal]}.Ref(), At: at, Mode: modes[sp.terminal]})
+	}
+	var out []string
+	for _, p := range Derive(evs, DefaultRules).Periods {
+		s := func(t time.Time) string {
+			if t.IsZero() {
+				return "?"
+			}
+			return t.In(stockholm).Format("01-02 15:04")
+		}
+		line := s(p.Start) + " - " + s(p.End)
+		if p.MissingCheckout {
+			line += " missing-checkout"
+		}
+		if p.MissingCheckin {
+			line += " missing-checkin"
+		}
+		out = append(out, line)
+	}
+	return out
+}

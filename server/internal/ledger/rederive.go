@@ -1,0 +1,367 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// TapID identifies a tap: (terminal, store epoch, sequence).
+type TapID struct {
+	Terminal string
+	Epoch    int64
+	Seq      int64
+}
+
+// Ref returns the tap's event reference, as stored in work_periods.
+func (t TapID) Ref() string {
+	return "tap:" + t.Terminal + "/" + strconv.FormatInt(t.Epoch, 10) + "/" + strconv.FormatInt(t.Seq, 10)
+}
+
+// ParseTapRef parses a Ref made by TapID.Ref.
+func ParseTapRef(ref string) (TapID, bool) {
+	rest, ok := strings.CutPrefix(ref, "tap:")
+	if !ok {
+		return TapID{}, false
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) != 3 {
+		return TapID{}, false
+	}
+	e, err1 := strconv.ParseInt(parts[1], 10, 64)
+	s, err2 := strconv.ParseInt(parts[2], 10, 64)
+	if err1 != nil || err2 != nil {
+		return TapID{}, false
+	}
+	return TapID{parts[0], e, s}, true
+}
+
+// correctionRef is the event reference of a manual event of a correction.
+func correctionRef(id int64, dir string) string {
+	return "correction:" + strconv.FormatInt(id, 10) + "/" + dir
+}
+
+// storedPeriod is a current row of work_periods.
+type storedPeriod struct {
+	id int64
+	p  Period
+}
+
+// rederive re-derives, for each (site, person), the segments that touch the
+// given span, and replaces the periods those segments contribute with new
+// versions where they changed. It returns the sites whose ledger changed.
+func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules) ([]int64, error) {
+	if len(touched) == 0 {
+		return nil, nil
+	}
+	if err := lockPairs(ctx, tx, touched); err != nil {
+		return nil, err
+	}
+	w := rules.MaxOpen + rules.DoubleTapWindow
+	type work struct {
+		pair    pair
+		touched span
+		window  span    // events loaded from this window
+		events  []Event // sorted
+		tapIDs  map[string]TapID
+		replace span     // periods anchored here are replaced
+		derived []Period // the new periods for replace
+		marks   map[string]Mark
+		dirs    map[string]Mode
+	}
+	var pending []*work
+	for p, s := range touched {
+		pending = append(pending, &work{pair: p, touched: s, window: span{s.lo.Add(-2 * w), s.hi.Add(2 * w)}})
+	}
+	var done []*work
+	for round := 0; len(pending) > 0; round++ {
+		if err := loadEvents(ctx, tx, pending, func(i int) (pair, span) { return pending[i].pair, pending[i].window },
+			func(i int, ev Event, id *TapID) {
+				pending[i].events = append(pending[i].events, ev)
+				if id != nil {
+					if pending[i].tapIDs == nil {
+						pending[i].tapIDs = make(map[string]TapID)
+					}
+					pending[i].tapIDs[ev.Ref] = *id
+				}
+			}); err != nil {
+			return nil, err
+		}
+		var again []*work
+		for _, wk := range pending {
+			SortEvents(wk.events)
+			rng := wk.touched
+			var segs [][]Event
+			for _, seg := range Segments(wk.events, rules) {
+				first, last := seg[0].At, seg[len(seg)-1].At
+				if !last.Before(wk.touched.lo) && !first.After(wk.touched.hi) {
+					segs = append(segs, seg)
+					rng = rng.add(first).add(last)
+				}
+			}
+			// The loaded window must hold a full gap on each side of the
+			// range, or a segment may continue beyond it.
+			if rng.lo.Add(-w).Before(wk.window.lo) || rng.hi.Add(w).After(wk.window.hi) {
+				wk.window = span{rng.lo.Add(-4 * w * time.Duration(round+1)), rng.hi.Add(4 * w * time.Duration(round+1))}
+				wk.events, wk.tapIDs = nil, nil
+				again = append(again, wk)
+				continue
+			}
+			wk.replace = rng
+			wk.marks, wk.dirs = make(map[string]Mark), make(map[string]Mode)
+			for _, seg := range segs {
+				d := Derive(seg, rules)
+				wk.derived = append(wk.derived, d.Periods...)
+				for k, v := range d.Marks {
+					wk.marks[k] = v
+				}
+				for k, v := range d.Directions {
+					wk.dirs[k] = v
+				}
+			}
+			done = append(done, wk)
+		}
+		pending = again
+	}
+
+	// The periods currently stored for the replaced ranges.
+	sites := make([]int64, len(done))
+	persons := make([]int64, len(done))
+	los := make([]time.Time, len(done))
+	his := make([]time.Time, len(done))
+	for i, wk := range done {
+		sites[i], persons[i], los[i], his[i] = wk.pair.site, wk.pair.person, wk.replace.lo, wk.replace.hi
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT p.i, wp.period_id, wp.start_at, wp.end_at, coalesce(wp.start_ref, ''), coalesce(wp.end_ref, ''),
+		       wp.start_manual, wp.end_manual, wp.missing_checkout, wp.missing_checkin
+		FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS p(site_id, person_id, lo, hi, i)
+		JOIN work_periods wp ON wp.site_id = p.site_id AND wp.person_id = p.person_id
+		     AND wp.recorded_to = 'infinity' AND coalesce(wp.start_at, wp.end_at) BETWEEN p.lo AND p.hi`,
+		sites, persons, los, his)
+	if err != nil {
+		return nil, fmt.Errorf("load periods: %w", err)
+	}
+	stored := make([][]storedPeriod, len(done))
+	for rows.Next() {
+		var i int
+		var sp storedPeriod
+		var start, end *time.Time
+		if err := rows.Scan(&i, &sp.id, &start, &end, &sp.p.StartRef, &sp.p.EndRef,
+			&sp.p.StartManual, &sp.p.EndManual, &sp.p.MissingCheckout, &sp.p.MissingCheckin); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("load periods: %w", err)
+		}
+		if start != nil {
+			sp.p.Start = *start
+		}
+		if end != nil {
+			sp.p.End = *end
+		}
+		stored[i-1] = append(stored[i-1], sp)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load periods: %w", err)
+	}
+	orgs, err := personOrgs(ctx, tx, persons)
+	if err != nil {
+		return nil, err
+	}
+
+	var now time.Time
+	if err := tx.QueryRow(ctx, `SELECT now()`).Scan(&now); err != nil {
+		return nil, err
+	}
+	var closeIDs []int64
+	var inserts [][]any
+	changed := make(map[int64]bool)
+	var mTerm []string
+	var mEpoch, mSeq []int64
+	var mMark []string
+	var mDir []*string
+	for i, wk := range done {
+		keep := make(map[Period]int)
+		for _, p := range wk.derived {
+			keep[p.normal()]++
+		}
+		for _, sp := range stored[i] {
+			if k := sp.p.normal(); keep[k] > 0 {
+				keep[k]--
+				continue
+			}
+			closeIDs = append(closeIDs, sp.id)
+			changed[wk.pair.site] = true
+		}
+		for _, p := range wk.derived {
+			if keep[p.normal()] == 0 {
+				continue
+			}
+			keep[p.normal()]--
+			inserts = append(inserts, []any{wk.pair.site, wk.pair.person, orgs[wk.pair.person],
+				nullTime(p.Start), nullTime(p.End), nullString(p.StartRef), nullString(p.EndRef),
+				p.StartManual, p.EndManual, p.MissingCheckout, p.MissingCheckin, now})
+			changed[wk.pair.site] = true
+		}
+		for ref, mark := range wk.marks {
+			id, ok := wk.tapIDs[ref]
+			if !ok {
+				continue // a manual event
+			}
+			var dir *string
+			if d, ok := wk.dirs[ref]; ok {
+				s := d.String()
+				dir = &s
+			}
+			mTerm, mEpoch, mSeq = append(mTerm, id.Terminal), append(mEpoch, id.Epoch), append(mSeq, id.Seq)
+			mMark, mDir = append(mMark, mark.String()), append(mDir, dir)
+		}
+	}
+	if len(closeIDs) > 0 {
+		if _, err := tx.Exec(ctx, `UPDATE work_periods SET recorded_to = $2 WHERE period_id = ANY($1)`, closeIDs, now); err != nil {
+			return nil, fmt.Errorf("close periods: %w", err)
+		}
+	}
+	if len(inserts) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"work_periods"}, []string{
+			"site_id", "person_id", "org_id", "start_at", "end_at", "start_ref", "end_ref",
+			"start_manual", "end_manual", "missing_checkout", "missing_checkin", "recorded_from",
+		}, pgx.CopyFromRows(inserts)); err != nil {
+			return nil, fmt.Errorf("insert periods: %w", err)
+		}
+	}
+	if len(mTerm) > 0 {
+		if _, err := tx.Exec(ctx, `
+			UPDATE tap_resolutions tr SET mark = u.mark, direction = u.direction
+			FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[])
+			     AS u(terminal_id, store_epoch, seq, mark, direction)
+			WHERE tr.terminal_id = u.terminal_id AND tr.store_epoch = u.store_epoch AND tr.seq = u.seq
+			  AND (tr.mark IS DISTINCT FROM u.mark OR tr.direction IS DISTINCT FROM u.direction)`,
+			mTerm, mEpoch, mSeq, mMark, mDir); err != nil {
+			return nil, fmt.Errorf("mark taps: %w", err)
+		}
+	}
+	out := make([]int64, 0, len(changed))
+	for s := range changed {
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// loadEvents loads the events of n (site, person) windows in one query.
+func loadEvents[T any](ctx context.Context, tx pgx.Tx, items []T, at func(int) (pair, span), add func(int, Event, *TapID)) error {
+	sites := make([]int64, len(items))
+	persons := make([]int64, len(items))
+	los := make([]time.Time, len(items))
+	his := make([]time.Time, len(items))
+	for i := range items {
+		p, s := at(i)
+		sites[i], persons[i], los[i], his[i] = p.site, p.person, s.lo, s.hi
+	}
+	rows, err := tx.Query(ctx, `
+		WITH p AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::timestamptz[])
+		           WITH ORDINALITY AS p(site_id, person_id, lo, hi, i))
+		SELECT p.i, tr.terminal_id, tr.store_epoch, tr.seq, 0::bigint, tr.event_time, tr.mode, tr.voided
+		FROM p JOIN tap_resolutions tr ON tr.site_id = p.site_id AND tr.person_id = p.person_id
+		     AND tr.event_time BETWEEN p.lo AND p.hi
+		UNION ALL
+		SELECT p.i, '', 0, 0, co.correction_id, e.at, e.mode, false
+		FROM p JOIN corrections co ON co.site_id = p.site_id AND co.person_id = p.person_id
+		     AND co.kind IN ('manual_period', 'set_checkout')
+		CROSS JOIN LATERAL (VALUES (co.start_at, 'in'), (co.end_at, 'out')) AS e(at, mode)
+		WHERE e.at BETWEEN p.lo AND p.hi
+		  AND NOT EXISTS (SELECT 1 FROM corrections w WHERE w.withdraws = co.correction_id)`,
+		sites, persons, los, his)
+	if err != nil {
+		return fmt.Errorf("load events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var i int
+		var id TapID
+		var corr int64
+		var ev Event
+		var mode string
+		if err := rows.Scan(&i, &id.Terminal, &id.Epoch, &id.Seq, &corr, &ev.At, &mode, &ev.Void); err != nil {
+			return fmt.Errorf("load events: %w", err)
+		}
+		ev.Mode, _ = ParseMode(mode)
+		if corr != 0 {
+			ev.Ref, ev.Manual = correctionRef(corr, mode), true
+			add(i-1, ev, nil)
+			continue
+		}
+		ev.Ref = id.Ref()
+		add(i-1, ev, &id)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("load events: %w", err)
+	}
+	return nil
+}
+
+func personOrgs(ctx context.Context, tx pgx.Tx, persons []int64) (map[int64]int64, error) {
+	rows, err := tx.Query(ctx, `SELECT person_id, org_id FROM persons WHERE person_id = ANY($1)`, persons)
+	if err != nil {
+		return nil, fmt.Errorf("load employers: %w", err)
+	}
+	out := make(map[int64]int64)
+	for rows.Next() {
+		var p, o int64
+		if err := rows.Scan(&p, &o); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out[p] = o
+	}
+	rows.Close()
+	return out, rows.Err()
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func nullString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// normal returns p with its times in UTC and without monotonic readings, so
+// that equal periods compare equal however their times were obtained.
+func (p Period) normal() Period {
+	if !p.Start.IsZero() {
+		p.Start = p.Start.UTC().Round(0)
+	}
+	if !p.End.IsZero() {
+		p.End = p.End.UTC().Round(0)
+	}
+	return p
+}
+
+// lockPairs serialises derivation per (site, person) across transactions
+// and server replicas with transaction-scoped advisory locks, taken in
+// sorted order so that two reconcilers never deadlock. Two pairs sharing a
+// key only wait for each other needlessly.
+func lockPairs(ctx context.Context, tx pgx.Tx, pairs map[pair]span) error {
+	keys := make([]int64, 0, len(pairs))
+	for p := range pairs {
+		keys = append(keys, p.site<<32^p.person&0xffffffff)
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	if _, err := tx.Exec(ctx, `SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest($1::bigint[]) AS k ORDER BY 1) s`, keys); err != nil {
+		return fmt.Errorf("lock people: %w", err)
+	}
+	return nil
+}
