@@ -97,9 +97,14 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 			SortEvents(wk.events)
 			rng := wk.touched
 			var segs [][]Event
+			// Select every segment that comes within w of the touched span:
+			// removing an event (a withdrawal, a tap reassigned away) splits
+			// its old segment into parts that no longer contain it, but each
+			// part has an event within w of it, so together they cover the
+			// whole old segment and every period derived from it.
 			for _, seg := range Segments(wk.events, rules) {
 				first, last := seg[0].At, seg[len(seg)-1].At
-				if !last.Before(wk.touched.lo) && !first.After(wk.touched.hi) {
+				if !last.Before(wk.touched.lo.Add(-w)) && !first.After(wk.touched.hi.Add(w)) {
 					segs = append(segs, seg)
 					rng = rng.add(first).add(last)
 				}

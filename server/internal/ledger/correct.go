@@ -1,0 +1,339 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// CorrectionKind says what a correction does. Every kind only adds: the
+// taps and earlier corrections it concerns stay as they were, visible.
+type CorrectionKind string
+
+// Correction kinds.
+const (
+	// ManualPeriod adds a work period nobody tapped for (e.g. "glömt kort").
+	ManualPeriod CorrectionKind = "manual_period"
+	// SetCheckout adds the check-out a person forgot.
+	SetCheckout CorrectionKind = "set_checkout"
+	// VoidTap marks a tap as erroneous: kept, shown, not paired.
+	VoidTap CorrectionKind = "void_tap"
+	// ReassignTap says a tap was made by another person (a borrowed card).
+	ReassignTap CorrectionKind = "reassign_tap"
+	// AssignCard says who an unknown card id at the site belongs to: its
+	// taps, earlier and later, count for that person.
+	AssignCard CorrectionKind = "assign_card"
+	// Withdraw takes back an earlier correction, which stays on record.
+	Withdraw CorrectionKind = "withdraw"
+)
+
+// Limits on corrections.
+const (
+	// MaxManualPeriod bounds a manual period: longer is a typing error.
+	MaxManualPeriod = 24 * time.Hour
+	// MaxReasonBytes bounds a correction's reason.
+	MaxReasonBytes = 500
+)
+
+// Errors returned by Correct.
+var (
+	// ErrInvalidCorrection: the correction is incomplete or contradicts
+	// itself; the message says what to fix.
+	ErrInvalidCorrection = errors.New("ledger: invalid correction")
+	// ErrNotFound: the site, person, tap or correction does not exist for
+	// this tenant (the two cases are deliberately not told apart).
+	ErrNotFound = errors.New("ledger: not found")
+)
+
+// Correction is a request to add a correction.
+type Correction struct {
+	Kind      CorrectionKind
+	SiteID    int64
+	PersonID  int64  // ManualPeriod, SetCheckout, ReassignTap, AssignCard
+	Tap       TapID  // VoidTap, ReassignTap
+	CardIdent string // AssignCard
+	Start     time.Time
+	End       time.Time
+	Withdraws int64 // Withdraw
+	Reason    string
+	Author    string
+}
+
+// Store reads and corrects the ledger. Every method is scoped by the
+// organisation on whose behalf it runs (the viewer): it sees the combined
+// ledger of the sites it owns, and its own staff's periods on other sites.
+type Store struct {
+	pool  *pgxpool.Pool
+	rules Rules
+}
+
+// NewStore returns a Store. Zero rules mean DefaultRules.
+func NewStore(pool *pgxpool.Pool, rules Rules) *Store {
+	if rules == (Rules{}) {
+		rules = DefaultRules
+	}
+	return &Store{pool: pool, rules: rules}
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidCorrection, fmt.Sprintf(format, args...))
+}
+
+// Correct adds a correction on behalf of viewer and re-derives what it
+// touches, in one transaction. Only the organisation owning the site may
+// correct its ledger, except that an employer may add manual periods and
+// check-outs for its own staff.
+func (s *Store) Correct(ctx context.Context, viewer int64, c Correction) (int64, error) {
+	c.Reason = strings.TrimSpace(c.Reason)
+	switch {
+	case c.Reason == "":
+		return 0, invalid("a reason is required")
+	case len(c.Reason) > MaxReasonBytes:
+		return 0, invalid("reason longer than %d bytes", MaxReasonBytes)
+	case strings.TrimSpace(c.Author) == "":
+		return 0, invalid("an author is required")
+	}
+	var id int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		id, err = s.correct(ctx, tx, viewer, c)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("ledger: correct: %w", err)
+	}
+	return id, nil
+}
+
+func (s *Store) correct(ctx context.Context, tx pgx.Tx, viewer int64, c Correction) (int64, error) {
+	var siteOwner int64
+	err := tx.QueryRow(ctx, `SELECT org_id FROM sites WHERE site_id = $1`, c.SiteID).Scan(&siteOwner)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, err
+	}
+	ownsSite := siteOwner == viewer
+	// personOnSite checks the person is staff of the site's owner or of a
+	// contractor on it, and that viewer may correct their periods.
+	personOnSite := func(person int64, employerMayCorrect bool) error {
+		var employer int64
+		err := tx.QueryRow(ctx, `
+			SELECT p.org_id FROM persons p
+			WHERE p.person_id = $1 AND p.anonymised_at IS NULL AND (p.org_id = $2 OR EXISTS (
+				SELECT 1 FROM site_contractors sc WHERE sc.site_id = $3 AND sc.org_id = p.org_id))`,
+			person, siteOwner, c.SiteID).Scan(&employer)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if !ownsSite && !(employerMayCorrect && employer == viewer) {
+			return ErrNotFound
+		}
+		return nil
+	}
+	// tapAtSite checks the tap was made at the site and returns its span.
+	tapAtSite := func(id TapID) (span, *int64, error) {
+		var at time.Time
+		var person *int64
+		err := tx.QueryRow(ctx, `
+			SELECT event_time, person_id FROM tap_resolutions
+			WHERE terminal_id = $1 AND store_epoch = $2 AND seq = $3 AND site_id = $4`,
+			id.Terminal, id.Epoch, id.Seq, c.SiteID).Scan(&at, &person)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return span{}, nil, ErrNotFound
+		}
+		return span{}.add(at), person, err
+	}
+
+	touched := make(map[pair]span)
+	touch := func(person int64, sp span) {
+		k := pair{c.SiteID, person}
+		touched[k] = touched[k].union(sp)
+	}
+	var tapID *TapID
+	switch c.Kind {
+	case ManualPeriod:
+		if c.Start.IsZero() || c.End.IsZero() || !c.End.After(c.Start) {
+			return 0, invalid("a manual period needs a start before its end")
+		}
+		if c.End.Sub(c.Start) > MaxManualPeriod {
+			return 0, invalid("a manual period may last at most %v", MaxManualPeriod)
+		}
+		if err := personOnSite(c.PersonID, true); err != nil {
+			return 0, err
+		}
+		touch(c.PersonID, span{}.add(c.Start).add(c.End))
+	case SetCheckout:
+		if c.End.IsZero() || !c.Start.IsZero() {
+			return 0, invalid("a check-out needs its time, and only that")
+		}
+		if err := personOnSite(c.PersonID, true); err != nil {
+			return 0, err
+		}
+		touch(c.PersonID, span{}.add(c.End))
+	case VoidTap, ReassignTap:
+		if !ownsSite {
+			return 0, ErrNotFound
+		}
+		sp, person, err := tapAtSite(c.Tap)
+		if err != nil {
+			return 0, err
+		}
+		if person != nil {
+			touch(*person, sp)
+		}
+		if c.Kind == ReassignTap {
+			if err := personOnSite(c.PersonID, false); err != nil {
+				return 0, err
+			}
+			touch(c.PersonID, sp)
+		}
+		tapID = &c.Tap
+	case AssignCard:
+		if !ownsSite {
+			return 0, ErrNotFound
+		}
+		if c.CardIdent == "" {
+			return 0, invalid("which card id to assign")
+		}
+		if err := personOnSite(c.PersonID, false); err != nil {
+			return 0, err
+		}
+	case Withdraw:
+		if !ownsSite {
+			return 0, ErrNotFound
+		}
+		var kind string
+		err := tx.QueryRow(ctx, `
+			SELECT kind FROM corrections WHERE correction_id = $1 AND site_id = $2
+			  AND NOT EXISTS (SELECT 1 FROM corrections w WHERE w.withdraws = $1)`,
+			c.Withdraws, c.SiteID).Scan(&kind)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return 0, ErrNotFound
+		}
+		if err != nil {
+			return 0, err
+		}
+		if kind == string(Withdraw) {
+			return 0, invalid("a withdrawal cannot be withdrawn; add the correction again")
+		}
+	default:
+		return 0, invalid("unknown kind %q", c.Kind)
+	}
+
+	var id int64
+	var tTerm *string
+	var tEpoch, tSeq *int64
+	if tapID != nil {
+		tTerm, tEpoch, tSeq = &tapID.Terminal, &tapID.Epoch, &tapID.Seq
+	}
+	err = tx.QueryRow(ctx, `
+		INSERT INTO corrections (site_id, org_id, kind, person_id, tap_terminal_id, tap_store_epoch, tap_seq,
+			card_ident, start_at, end_at, withdraws, reason, author)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+		RETURNING correction_id`,
+		c.SiteID, viewer, string(c.Kind), nonZero(c.PersonID), tTerm, tEpoch, tSeq, nullString(c.CardIdent),
+		nullTime(c.Start), nullTime(c.End), nonZero(c.Withdraws), c.Reason, c.Author).Scan(&id)
+	if err != nil {
+		return 0, err
+	}
+
+	// Re-resolve the taps whose inputs this correction (or the one it
+	// withdraws) may change, and re-derive every (site, person) touched.
+	corrID := id
+	if c.Kind == Withdraw {
+		corrID = c.Withdraws
+		// A withdrawn manual event: its person and times.
+		var person *int64
+		var start, end *time.Time
+		if err := tx.QueryRow(ctx, `SELECT person_id, start_at, end_at FROM corrections WHERE correction_id = $1`,
+			corrID).Scan(&person, &start, &end); err != nil {
+			return 0, err
+		}
+		if person != nil && (start != nil || end != nil) {
+			sp := span{}
+			if start != nil {
+				sp = sp.add(*start)
+			}
+			if end != nil {
+				sp = sp.add(*end)
+			}
+			touch(*person, sp)
+		}
+	}
+	if err := reresolve(ctx, tx, corrID, touch); err != nil {
+		return 0, err
+	}
+	if _, err := rederive(ctx, tx, touched, s.rules); err != nil {
+		return 0, err
+	}
+	return id, nil
+}
+
+// reresolve recomputes the person and void flag of the taps a correction
+// concerns (by tap, or by card id at the site) from the registry and every
+// correction not withdrawn, and touches the people they move between.
+func reresolve(ctx context.Context, tx pgx.Tx, corrID int64, touch func(int64, span)) error {
+	rows, err := tx.Query(ctx, `
+		WITH c AS (SELECT * FROM corrections WHERE correction_id = $1),
+		affected AS (
+			SELECT tr.* FROM tap_resolutions tr, c
+			WHERE (c.kind IN ('void_tap', 'reassign_tap') AND tr.terminal_id = c.tap_terminal_id
+			       AND tr.store_epoch = c.tap_store_epoch AND tr.seq = c.tap_seq)
+			   OR (c.kind = 'assign_card' AND tr.site_id = c.site_id AND tr.card_ident = c.card_ident)),
+		live AS (SELECT * FROM corrections co WHERE NOT EXISTS (SELECT 1 FROM corrections w WHERE w.withdraws = co.correction_id)),
+		resolved AS (
+			SELECT a.terminal_id, a.store_epoch, a.seq, a.event_time, a.person_id AS old_person, a.voided AS old_voided,
+			  coalesce(
+			    (SELECT l.person_id FROM live l WHERE l.kind = 'reassign_tap' AND l.tap_terminal_id = a.terminal_id
+			       AND l.tap_store_epoch = a.store_epoch AND l.tap_seq = a.seq ORDER BY l.correction_id DESC LIMIT 1),
+			    (SELECT l.person_id FROM live l WHERE l.kind = 'assign_card' AND l.site_id = a.site_id
+			       AND l.card_ident = a.card_ident ORDER BY l.correction_id DESC LIMIT 1),
+			    (SELECT min(c.person_id) FROM cards c
+			       LEFT JOIN card_chips ch ON ch.card_id = c.card_id AND ch.chip_uid = a.card_ident
+			       WHERE (c.card_number = a.card_ident OR ch.chip_uid IS NOT NULL)
+			         AND (c.org_id = (SELECT org_id FROM sites WHERE site_id = a.site_id)
+			              OR c.org_id IN (SELECT org_id FROM site_contractors WHERE site_id = a.site_id))
+			       HAVING count(DISTINCT c.person_id) = 1)) AS new_person,
+			  EXISTS (SELECT 1 FROM live l WHERE l.kind = 'void_tap' AND l.tap_terminal_id = a.terminal_id
+			       AND l.tap_store_epoch = a.store_epoch AND l.tap_seq = a.seq) AS new_voided
+			FROM affected a)
+		UPDATE tap_resolutions tr SET person_id = r.new_person, voided = r.new_voided,
+			mark = CASE WHEN r.new_person IS NULL THEN 'unknown_card' ELSE 'pending' END
+		FROM resolved r
+		WHERE tr.terminal_id = r.terminal_id AND tr.store_epoch = r.store_epoch AND tr.seq = r.seq
+		RETURNING r.old_person, r.new_person, r.event_time`, corrID)
+	if err != nil {
+		return fmt.Errorf("re-resolve taps: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var oldP, newP *int64
+		var at time.Time
+		if err := rows.Scan(&oldP, &newP, &at); err != nil {
+			return fmt.Errorf("re-resolve taps: %w", err)
+		}
+		for _, p := range []*int64{oldP, newP} {
+			if p != nil {
+				touch(*p, span{}.add(at))
+			}
+		}
+	}
+	return rows.Err()
+}
+
+func nonZero(v int64) *int64 {
+	if v == 0 {
+		return nil
+	}
+	return &v
+}
