@@ -273,7 +273,10 @@ func (s *Store) correct(ctx context.Context, tx pgx.Tx, viewer int64, c Correcti
 	if err := reresolve(ctx, tx, corrID, touch); err != nil {
 		return 0, err
 	}
-	if _, err := rederive(ctx, tx, touched, s.rules); err != nil {
+	if err := lockPairs(ctx, tx, touched); err != nil {
+		return 0, err
+	}
+	if _, _, err := rederive(ctx, tx, touched, s.rules, nil); err != nil {
 		return 0, err
 	}
 	return id, nil

@@ -203,61 +203,75 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx) (int, []int64, error) 
 		return 0, nil, err
 	}
 
-	// Record each tap's inputs. Another reconciler (a replica) may be taking
-	// in the same tap right now: only the rows this transaction inserted are
-	// its to derive.
-	var (
-		rTerm, rCard, rMode, rMark []string
-		rEpoch, rSeq               []int64
-		rSite, rPerson             []*int64
-		rAt                        []time.Time
-	)
+	// Each tap's inputs, and the (site, person) pairs to re-derive.
+	type resolved struct {
+		nt           newTap
+		site, person *int64
+		mode, mark   string
+	}
+	res := make([]*resolved, 0, len(taps))
+	fresh := make(map[pair][]freshTap)
+	spans := make(map[pair]span)
 	for _, nt := range taps {
-		mode, mark := "in", "unassigned"
-		var site, person *int64
+		rv := &resolved{nt: nt, mode: "in", mark: "unassigned"}
 		if nt.siteID != nil {
-			site, mode, mark = nt.siteID, *nt.mode, "unknown_card"
+			rv.site, rv.mode, rv.mark = nt.siteID, *nt.mode, "unknown_card"
 			if p, ok := persons[cardAt{*nt.siteID, nt.card}]; ok {
-				person, mark = &p, "pending"
+				rv.person, rv.mark = &p, "pending"
 			}
 		}
-		rTerm, rEpoch, rSeq = append(rTerm, nt.id.Terminal), append(rEpoch, nt.id.Epoch), append(rSeq, nt.id.Seq)
-		rSite, rPerson, rAt = append(rSite, site), append(rPerson, person), append(rAt, nt.at)
-		rCard, rMode, rMark = append(rCard, nt.card), append(rMode, mode), append(rMark, mark)
+		res = append(res, rv)
 	}
-	rows, err = tx.Query(ctx, `
-		INSERT INTO tap_resolutions (terminal_id, store_epoch, seq, site_id, person_id, event_time, card_ident, mode, mark)
-		SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],
-		                     $6::timestamptz[], $7::text[], $8::text[], $9::text[])
-		ON CONFLICT DO NOTHING
-		RETURNING site_id, person_id, event_time`,
-		rTerm, rEpoch, rSeq, rSite, rPerson, rAt, rCard, rMode, rMark)
-	if err != nil {
-		return 0, nil, fmt.Errorf("record resolutions: %w", err)
-	}
-	spans := make(map[pair]span)
-	inserted := 0
-	for rows.Next() {
-		var site, person *int64
-		var at time.Time
-		if err := rows.Scan(&site, &person, &at); err != nil {
-			rows.Close()
-			return 0, nil, fmt.Errorf("record resolutions: %w", err)
-		}
-		inserted++
-		if site != nil && person != nil {
-			k := pair{*site, *person}
-			spans[k] = spans[k].add(at)
+	// Another reconciler (a replica) may be taking in the same taps: with
+	// the people locked, keep only taps nobody has resolved yet.
+	lockSpans := make(map[pair]span)
+	for _, rv := range res {
+		if rv.person != nil {
+			k := pair{*rv.site, *rv.person}
+			lockSpans[k] = lockSpans[k].add(rv.nt.at)
 		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, nil, fmt.Errorf("record resolutions: %w", err)
+	if err := lockPairs(ctx, tx, lockSpans); err != nil {
+		return 0, nil, err
 	}
-	sites, err := rederive(ctx, tx, spans, r.opts.Rules)
+	done, err := alreadyResolved(ctx, tx, taps)
 	if err != nil {
 		return 0, nil, err
 	}
+	for _, rv := range res {
+		if done[rv.nt.id] {
+			continue
+		}
+		if rv.person != nil {
+			k := pair{*rv.site, *rv.person}
+			spans[k] = spans[k].add(rv.nt.at)
+			mode, _ := ParseMode(rv.mode)
+			fresh[k] = append(fresh[k], freshTap{id: rv.nt.id, ev: Event{Ref: rv.nt.id.Ref(), At: rv.nt.at, Mode: mode}})
+		}
+	}
+	derived, sites, err := rederive(ctx, tx, spans, r.opts.Rules, fresh)
+	if err != nil {
+		return 0, nil, err
+	}
+	var copyRows [][]any
+	for _, rv := range res {
+		if done[rv.nt.id] {
+			continue
+		}
+		var dir *string
+		if m, ok := derived[rv.nt.id]; ok {
+			rv.mark = m.mark
+			dir = m.direction
+		}
+		copyRows = append(copyRows, []any{rv.nt.id.Terminal, rv.nt.id.Epoch, rv.nt.id.Seq, rv.site, rv.person,
+			rv.nt.at, rv.nt.card, rv.mode, false, dir, rv.mark})
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"tap_resolutions"},
+		[]string{"terminal_id", "store_epoch", "seq", "site_id", "person_id", "event_time", "card_ident", "mode", "voided", "direction", "mark"},
+		pgx.CopyFromRows(copyRows)); err != nil {
+		return 0, nil, fmt.Errorf("record resolutions: %w", err)
+	}
+	inserted := len(copyRows)
 	return inserted, sites, nil
 }
 
@@ -363,4 +377,45 @@ func (s span) union(o span) span {
 		return s
 	}
 	return s.add(o.lo).add(o.hi)
+}
+
+// freshTap is a tap being taken in: not yet in tap_resolutions, so its event
+// is handed to the derivation in memory.
+type freshTap struct {
+	id TapID
+	ev Event
+}
+
+// derivedMark is what derivation made of a fresh tap.
+type derivedMark struct {
+	mark      string
+	direction *string
+}
+
+// alreadyResolved reports which of the taps have a resolution already.
+func alreadyResolved(ctx context.Context, tx pgx.Tx, taps []newTap) (map[TapID]bool, error) {
+	terms := make([]string, len(taps))
+	epochs := make([]int64, len(taps))
+	seqs := make([]int64, len(taps))
+	for i, nt := range taps {
+		terms[i], epochs[i], seqs[i] = nt.id.Terminal, nt.id.Epoch, nt.id.Seq
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT tr.terminal_id, tr.store_epoch, tr.seq FROM tap_resolutions tr
+		JOIN unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(terminal_id, store_epoch, seq)
+		  ON tr.terminal_id = u.terminal_id AND tr.store_epoch = u.store_epoch AND tr.seq = u.seq`,
+		terms, epochs, seqs)
+	if err != nil {
+		return nil, fmt.Errorf("check resolutions: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[TapID]bool)
+	for rows.Next() {
+		var id TapID
+		if err := rows.Scan(&id.Terminal, &id.Epoch, &id.Seq); err != nil {
+			return nil, fmt.Errorf("check resolutions: %w", err)
+		}
+		out[id] = true
+	}
+	return out, rows.Err()
 }

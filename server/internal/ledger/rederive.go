@@ -55,13 +55,16 @@ type storedPeriod struct {
 // rederive re-derives, for each (site, person), the segments that touch the
 // given span, and replaces the periods those segments contribute with new
 // versions where they changed. It returns the sites whose ledger changed.
-func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules) ([]int64, error) {
+//
+// fresh holds taps being taken in by this transaction, not yet stored in
+// tap_resolutions: their events join the derivation from memory, and their
+// marks are returned for the caller to store with them. The marks of stored
+// taps are updated where the derivation changed them.
+func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules, fresh map[pair][]freshTap) (map[TapID]derivedMark, []int64, error) {
 	if len(touched) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	if err := lockPairs(ctx, tx, touched); err != nil {
-		return nil, err
-	}
+	// The caller holds the (site, person) locks (lockPairs).
 	w := rules.MaxOpen + rules.DoubleTapWindow
 	type work struct {
 		pair    pair
@@ -69,8 +72,9 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 		window  span    // events loaded from this window
 		events  []Event // sorted
 		tapIDs  map[string]TapID
-		replace span     // periods anchored here are replaced
-		derived []Period // the new periods for replace
+		old     map[string]storedMark // stored mark and direction of each tap
+		replace span                  // periods anchored here are replaced
+		derived []Period              // the new periods for replace
 		marks   map[string]Mark
 		dirs    map[string]Mode
 	}
@@ -81,16 +85,33 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 	var done []*work
 	for round := 0; len(pending) > 0; round++ {
 		if err := loadEvents(ctx, tx, pending, func(i int) (pair, span) { return pending[i].pair, pending[i].window },
-			func(i int, ev Event, id *TapID) {
-				pending[i].events = append(pending[i].events, ev)
+			func(i int, ev Event, id *TapID, m storedMark) {
+				wk := pending[i]
+				wk.events = append(wk.events, ev)
 				if id != nil {
-					if pending[i].tapIDs == nil {
-						pending[i].tapIDs = make(map[string]TapID)
+					if wk.tapIDs == nil {
+						wk.tapIDs = make(map[string]TapID)
+						wk.old = make(map[string]storedMark)
 					}
-					pending[i].tapIDs[ev.Ref] = *id
+					wk.tapIDs[ev.Ref] = *id
+					wk.old[ev.Ref] = m
 				}
 			}); err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		for _, wk := range pending {
+			for _, ft := range fresh[wk.pair] {
+				if ft.ev.At.Before(wk.window.lo) || ft.ev.At.After(wk.window.hi) {
+					continue
+				}
+				wk.events = append(wk.events, ft.ev)
+				if wk.tapIDs == nil {
+					wk.tapIDs = make(map[string]TapID)
+					wk.old = make(map[string]storedMark)
+				}
+				wk.tapIDs[ft.ev.Ref] = ft.id
+				wk.old[ft.ev.Ref] = storedMark{fresh: true}
+			}
 		}
 		var again []*work
 		for _, wk := range pending {
@@ -113,7 +134,7 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 			// range, or a segment may continue beyond it.
 			if rng.lo.Add(-w).Before(wk.window.lo) || rng.hi.Add(w).After(wk.window.hi) {
 				wk.window = span{rng.lo.Add(-4 * w * time.Duration(round+1)), rng.hi.Add(4 * w * time.Duration(round+1))}
-				wk.events, wk.tapIDs = nil, nil
+				wk.events, wk.tapIDs, wk.old = nil, nil, nil
 				again = append(again, wk)
 				continue
 			}
@@ -150,7 +171,7 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 		     AND wp.recorded_to = 'infinity' AND coalesce(wp.start_at, wp.end_at) BETWEEN p.lo AND p.hi`,
 		sites, persons, los, his)
 	if err != nil {
-		return nil, fmt.Errorf("load periods: %w", err)
+		return nil, nil, fmt.Errorf("load periods: %w", err)
 	}
 	stored := make([][]storedPeriod, len(done))
 	for rows.Next() {
@@ -160,7 +181,7 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 		if err := rows.Scan(&i, &sp.id, &start, &end, &sp.p.StartRef, &sp.p.EndRef,
 			&sp.p.StartManual, &sp.p.EndManual, &sp.p.MissingCheckout, &sp.p.MissingCheckin); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("load periods: %w", err)
+			return nil, nil, fmt.Errorf("load periods: %w", err)
 		}
 		if start != nil {
 			sp.p.Start = *start
@@ -172,17 +193,18 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load periods: %w", err)
+		return nil, nil, fmt.Errorf("load periods: %w", err)
 	}
 	orgs, err := personOrgs(ctx, tx, persons)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	var now time.Time
 	if err := tx.QueryRow(ctx, `SELECT now()`).Scan(&now); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	freshMarks := make(map[TapID]derivedMark)
 	var closeIDs []int64
 	var inserts [][]any
 	changed := make(map[int64]bool)
@@ -223,13 +245,21 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 				s := d.String()
 				dir = &s
 			}
+			old := wk.old[ref]
+			if old.fresh {
+				freshMarks[id] = derivedMark{mark.String(), dir}
+				continue
+			}
+			if old.mark == mark.String() && equalPtr(old.direction, dir) {
+				continue
+			}
 			mTerm, mEpoch, mSeq = append(mTerm, id.Terminal), append(mEpoch, id.Epoch), append(mSeq, id.Seq)
 			mMark, mDir = append(mMark, mark.String()), append(mDir, dir)
 		}
 	}
 	if len(closeIDs) > 0 {
 		if _, err := tx.Exec(ctx, `UPDATE work_periods SET recorded_to = $2 WHERE period_id = ANY($1)`, closeIDs, now); err != nil {
-			return nil, fmt.Errorf("close periods: %w", err)
+			return nil, nil, fmt.Errorf("close periods: %w", err)
 		}
 	}
 	if len(inserts) > 0 {
@@ -237,7 +267,7 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 			"site_id", "person_id", "org_id", "start_at", "end_at", "start_ref", "end_ref",
 			"start_manual", "end_manual", "missing_checkout", "missing_checkin", "recorded_from",
 		}, pgx.CopyFromRows(inserts)); err != nil {
-			return nil, fmt.Errorf("insert periods: %w", err)
+			return nil, nil, fmt.Errorf("insert periods: %w", err)
 		}
 	}
 	if len(mTerm) > 0 {
@@ -245,21 +275,35 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 			UPDATE tap_resolutions tr SET mark = u.mark, direction = u.direction
 			FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[])
 			     AS u(terminal_id, store_epoch, seq, mark, direction)
-			WHERE tr.terminal_id = u.terminal_id AND tr.store_epoch = u.store_epoch AND tr.seq = u.seq
-			  AND (tr.mark IS DISTINCT FROM u.mark OR tr.direction IS DISTINCT FROM u.direction)`,
+			WHERE tr.terminal_id = u.terminal_id AND tr.store_epoch = u.store_epoch AND tr.seq = u.seq`,
 			mTerm, mEpoch, mSeq, mMark, mDir); err != nil {
-			return nil, fmt.Errorf("mark taps: %w", err)
+			return nil, nil, fmt.Errorf("mark taps: %w", err)
 		}
 	}
 	out := make([]int64, 0, len(changed))
 	for s := range changed {
 		out = append(out, s)
 	}
-	return out, nil
+	return freshMarks, out, nil
+}
+
+// storedMark is a stored tap's derived mark and direction, or fresh for a
+// tap not stored yet.
+type storedMark struct {
+	mark      string
+	direction *string
+	fresh     bool
+}
+
+func equalPtr(a, b *string) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }
 
 // loadEvents loads the events of n (site, person) windows in one query.
-func loadEvents[T any](ctx context.Context, tx pgx.Tx, items []T, at func(int) (pair, span), add func(int, Event, *TapID)) error {
+func loadEvents[T any](ctx context.Context, tx pgx.Tx, items []T, at func(int) (pair, span), add func(int, Event, *TapID, storedMark)) error {
 	sites := make([]int64, len(items))
 	persons := make([]int64, len(items))
 	los := make([]time.Time, len(items))
@@ -271,11 +315,11 @@ func loadEvents[T any](ctx context.Context, tx pgx.Tx, items []T, at func(int) (
 	rows, err := tx.Query(ctx, `
 		WITH p AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::timestamptz[])
 		           WITH ORDINALITY AS p(site_id, person_id, lo, hi, i))
-		SELECT p.i, tr.terminal_id, tr.store_epoch, tr.seq, 0::bigint, tr.event_time, tr.mode, tr.voided
+		SELECT p.i, tr.terminal_id, tr.store_epoch, tr.seq, 0::bigint, tr.event_time, tr.mode, tr.voided, tr.mark, tr.direction
 		FROM p JOIN tap_resolutions tr ON tr.site_id = p.site_id AND tr.person_id = p.person_id
 		     AND tr.event_time BETWEEN p.lo AND p.hi
 		UNION ALL
-		SELECT p.i, '', 0, 0, co.correction_id, e.at, e.mode, false
+		SELECT p.i, '', 0, 0, co.correction_id, e.at, e.mode, false, '', NULL
 		FROM p JOIN corrections co ON co.site_id = p.site_id AND co.person_id = p.person_id
 		     AND co.kind IN ('manual_period', 'set_checkout')
 		CROSS JOIN LATERAL (VALUES (co.start_at, 'in'), (co.end_at, 'out')) AS e(at, mode)
@@ -292,17 +336,18 @@ func loadEvents[T any](ctx context.Context, tx pgx.Tx, items []T, at func(int) (
 		var corr int64
 		var ev Event
 		var mode string
-		if err := rows.Scan(&i, &id.Terminal, &id.Epoch, &id.Seq, &corr, &ev.At, &mode, &ev.Void); err != nil {
+		var m storedMark
+		if err := rows.Scan(&i, &id.Terminal, &id.Epoch, &id.Seq, &corr, &ev.At, &mode, &ev.Void, &m.mark, &m.direction); err != nil {
 			return fmt.Errorf("load events: %w", err)
 		}
 		ev.Mode, _ = ParseMode(mode)
 		if corr != 0 {
 			ev.Ref, ev.Manual = correctionRef(corr, mode), true
-			add(i-1, ev, nil)
+			add(i-1, ev, nil, m)
 			continue
 		}
 		ev.Ref = id.Ref()
-		add(i-1, ev, &id)
+		add(i-1, ev, &id, m)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("load events: %w", err)

@@ -142,6 +142,8 @@ CREATE TABLE corrections (
     created_at      timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX corrections_site ON corrections (site_id, person_id);
+CREATE INDEX corrections_withdraws ON corrections (withdraws) WHERE withdraws IS NOT NULL;
+CREATE INDEX corrections_tap ON corrections (tap_terminal_id, tap_store_epoch, tap_seq) WHERE tap_terminal_id IS NOT NULL;
 
 -- Taps waiting for reconciliation, added in the ingest transaction, taken
 -- by a reconciler with SKIP LOCKED and deleted in the transaction that
@@ -200,4 +202,3 @@ CREATE TABLE work_periods (
 CREATE INDEX work_periods_current ON work_periods (site_id, person_id, coalesce(start_at, end_at))
     WHERE recorded_to = 'infinity';
 CREATE INDEX work_periods_asof ON work_periods (site_id, recorded_from, recorded_to);
-CREATE INDEX work_periods_org ON work_periods (org_id, site_id) WHERE recorded_to = 'infinity';
