@@ -162,6 +162,10 @@ func Decode(data []byte) (Message, error) {
 		m = new(Status)
 	case uint64(TypeError):
 		m = new(Error)
+	case uint64(TypeCardUpdate):
+		m = new(CardUpdate)
+	case uint64(TypeCardAck):
+		m = new(CardAck)
 	default:
 		return nil, fmt.Errorf("%w: %d", ErrUnknownType, t)
 	}

@@ -158,7 +158,7 @@ func decodeCases() []decodeCase {
 		{"alarms over MaxAlarms", env(5, rawBody(&Status{Alarms: make([]string, MaxAlarms+1)})), ErrTooLarge, nil},
 
 		// Envelope.
-		{"unknown message type", env(7, h("a0")), ErrUnknownType, nil},
+		{"unknown message type", env(23, h("a0")), ErrUnknownType, nil},
 		{"message type 0", env(0, h("a0")), ErrUnknownType, nil},
 		{"message type 256", h("a2 01 19 01 00 02 a0"), ErrUnknownType, nil},
 		{"message type 2^64-1", h("a2 01 1b ff ff ff ff ff ff ff ff 02 a0"), ErrUnknownType, nil},
@@ -448,7 +448,7 @@ func TestErrorCodeFor(t *testing.T) {
 		{decodeErr(h("a3 01 04 01 04 02 a0")), ErrorCodeMalformed},
 		{decodeErr(env(1, h("a0"))), ErrorCodeMalformed},
 		{decodeErr(env(4, h("b8 41"))), ErrorCodeTooLarge},
-		{decodeErr(env(7, h("a0"))), ErrorCodeUnknownType},
+		{decodeErr(env(23, h("a0"))), ErrorCodeUnknownType},
 		{versionErr, ErrorCodeVersion},
 		{io.ErrUnexpectedEOF, ErrorCodeInternal},
 		{errors.New("database is down"), ErrorCodeInternal},

@@ -73,6 +73,9 @@
 //	4    AgentVersion     text    the terminal software's version
 //	5    Clock            Clock   the terminal's clocks when sending the Hello
 //	6    OutboxDepth      uint64  taps waiting for acknowledgement
+//	7    CardCursor       uint64  version >= 2: cursor of the last CardUpdate
+//	                              applied, 0 for an empty card cache;
+//	                              omitted when 0
 //
 // Clock is one reading of a terminal's clocks, taken at one moment:
 //
@@ -138,6 +141,34 @@
 //	1    Code     uint16  an ErrorCode, see Errors
 //	2    Message  text    for people, in English
 //
+// CardUpdate (type 7, version >= 2) carries, server to terminal, the card
+// data the kiosk answers from when the network is down:
+//
+//	key  field   type               rules
+//	1    Cursor  uint64             the change-feed position this update brings
+//	                                the terminal to
+//	2    Reset   bool               the cards replace the whole cache (first
+//	                                update of a snapshot); omitted when false
+//	3    Final   bool               last update of a snapshot or change set;
+//	                                omitted when false
+//	4    Cards   array of CardInfo  at most MaxBatchTaps entries
+//
+// CardInfo is what a kiosk knows about one card id:
+//
+//	key  field     type  rules
+//	1    CardID    text  1..MaxIDBytes bytes: an ID06 number or a chip UID
+//	2    Name      text  the holder's name; omitted when empty
+//	3    Employer  text  the holder's employer; omitted when empty
+//	4    Status    text  active, blocked_id06, blocked_site, not_activated,
+//	                     expired or terminated; omitted when empty
+//	5    Removed   bool  forget this card id; omitted when false
+//
+// CardAck (type 8, version >= 2) acknowledges a CardUpdate once the
+// terminal has stored it durably:
+//
+//	key  field   type    rules
+//	1    Cursor  uint64  the CardUpdate's Cursor
+//
 // # Session
 //
 //  1. After the upgrade the terminal sends a Hello and nothing else until it
@@ -169,8 +200,15 @@
 //     reconnects with exponential backoff and jitter and starts again at 1:
 //     whatever was not acknowledged is sent again.
 //
-// Version 1 has no downlink messages (card registry, roster, configuration);
-// they will come as new message types in a later version.
+//  6. In version 2 the server sends CardUpdates after the Welcome: a
+//     snapshot when the terminal's Hello.CardCursor is 0 or too old, or when
+//     the site's roster changed, else the changes since that cursor. It
+//     sends the next update only after the CardAck of the previous one. The
+//     terminal applies each update in one durable transaction (clearing its
+//     cache first on Reset), stores the cursor with it, then answers CardAck.
+//     An update that is lost with the connection is sent again: the terminal
+//     reports its cursor in the next Hello. A tap is recorded whatever the
+//     card data says; the data only decides what the kiosk shows.
 //
 // # Identity and exactly-once
 //

@@ -34,6 +34,15 @@ var golden = []struct {
 		Clock:           Clock{WallMicros: 1795241523123456, BootID: bootID, MonoNanos: 7384512000000},
 		OutboxDepth:     2,
 	}},
+	{"hello_v2", &Hello{
+		ProtocolVersion: 2,
+		TerminalID:      "t-0042",
+		StoreEpoch:      1772409600,
+		AgentVersion:    "1.1.0",
+		Clock:           Clock{WallMicros: 1795241523123456, BootID: bootID, MonoNanos: 7384512000000},
+		OutboxDepth:     2,
+		CardCursor:      1180,
+	}},
 	{"welcome", &Welcome{
 		ProtocolVersion:   1,
 		ServerMicros:      1795241524608456,
@@ -73,6 +82,18 @@ var golden = []struct {
 		ReaderState:         "ok",
 		Alarms:              []string{"clock_skew"},
 	}},
+	{"cardupdate", &CardUpdate{
+		Cursor: 1207,
+		Reset:  true,
+		Final:  true,
+		Cards: []CardInfo{
+			{CardID: "AB0123456789", Name: "Åsa Öberg", Employer: "Bygg AB", Status: CardActive},
+			{CardID: "04A1B2C3D4E580", Name: "Åsa Öberg", Employer: "Bygg AB", Status: CardActive},
+			{CardID: "CD0000000001", Name: "Pedro Silva", Employer: "El AB", Status: CardBlockedSite},
+			{CardID: "EF0000000002", Removed: true},
+		},
+	}},
+	{"cardack", &CardAck{Cursor: 1207}},
 	{"error", &Error{
 		Code:    ErrorCodeVersion,
 		Message: "terminal speaks up to 1, server 2 to 3",

@@ -19,6 +19,10 @@ const (
 	TypeStatus MsgType = 5
 	// TypeError is an Error, either way, the last message before closing.
 	TypeError MsgType = 6
+	// TypeCardUpdate is a CardUpdate, server -> terminal, since version 2.
+	TypeCardUpdate MsgType = 7
+	// TypeCardAck is a CardAck, terminal -> server, since version 2.
+	TypeCardAck MsgType = 8
 )
 
 // String returns the message type's name, for logs and errors.
@@ -36,12 +40,16 @@ func (t MsgType) String() string {
 		return "Status"
 	case TypeError:
 		return "Error"
+	case TypeCardUpdate:
+		return "CardUpdate"
+	case TypeCardAck:
+		return "CardAck"
 	}
 	return fmt.Sprintf("MsgType(%d)", uint8(t))
 }
 
 // Message is implemented by every message body that can travel in an Envelope:
-// *Hello, *Welcome, *Batch, *Ack, *Status and *Error.
+// *Hello, *Welcome, *Batch, *Ack, *Status, *Error, *CardUpdate and *CardAck.
 type Message interface {
 	MsgType() MsgType
 }
@@ -62,6 +70,9 @@ type Hello struct {
 	Clock Clock `cbor:"5,keyasint"`
 	// OutboxDepth is the number of taps waiting for acknowledgement.
 	OutboxDepth uint64 `cbor:"6,keyasint"`
+	// CardCursor is the cursor of the last CardUpdate the terminal applied
+	// and acknowledged, 0 when its card cache is empty (since version 2).
+	CardCursor uint64 `cbor:"7,keyasint,omitempty"`
 }
 
 // Clock is one reading of a terminal's clocks, taken at the same moment.
@@ -270,3 +281,61 @@ func (*Status) MsgType() MsgType { return TypeStatus }
 
 // MsgType returns TypeError.
 func (*Error) MsgType() MsgType { return TypeError }
+
+// CardUpdate carries the card data a terminal needs to answer a worker
+// without the network: for each card id a reader may yield (ID06 number or
+// chip UID) on the terminal's site, who holds the card and whether it may be
+// used there. Sent by the server after the Welcome and whenever the data
+// changes, at most one unacknowledged at a time. Since version 2.
+type CardUpdate struct {
+	// Cursor is the position in the server's change feed this update brings
+	// the terminal to. The terminal stores it with the cards, acknowledges
+	// it with a CardAck, and sends it in its next Hello.
+	Cursor uint64 `cbor:"1,keyasint"`
+	// Reset: the cards replace the whole cache (a snapshot). A snapshot may
+	// span several updates: the first has Reset, the last has Final.
+	Reset bool `cbor:"2,keyasint,omitempty"`
+	// Final: the last update of a snapshot or of a change set; the terminal
+	// may answer from its cache again once it has applied it.
+	Final bool `cbor:"3,keyasint,omitempty"`
+	// Cards are entries to add, replace or (Removed) delete, at most
+	// MaxBatchTaps.
+	Cards []CardInfo `cbor:"4,keyasint"`
+}
+
+// CardInfo is what a kiosk needs to know about one card id.
+type CardInfo struct {
+	// CardID is the normalised card identifier readers yield.
+	CardID string `cbor:"1,keyasint"`
+	// Name is the holder's name as the kiosk shows it.
+	Name string `cbor:"2,keyasint,omitempty"`
+	// Employer is the holder's employer as the kiosk shows it.
+	Employer string `cbor:"3,keyasint,omitempty"`
+	// Status is one of the CardStatus values.
+	Status string `cbor:"4,keyasint,omitempty"`
+	// Removed: the card id no longer concerns this site; forget it.
+	Removed bool `cbor:"5,keyasint,omitempty"`
+}
+
+// Card statuses carried in CardInfo.Status. A kiosk refuses every status
+// but CardActive with its reason, and records the tap all the same.
+const (
+	CardActive       = "active"        // may be used
+	CardBlockedID06  = "blocked_id06"  // "Kort spärrat hos ID06"
+	CardBlockedSite  = "blocked_site"  // "Kort spärrat av arbetsplatsen"
+	CardNotActivated = "not_activated" // "Kort ej aktiverat"
+	CardExpired      = "expired"       // validity ended
+	CardTerminated   = "terminated"    // ended for good
+)
+
+// CardAck acknowledges a CardUpdate once the terminal has stored it.
+// Since version 2.
+type CardAck struct {
+	Cursor uint64 `cbor:"1,keyasint"`
+}
+
+// MsgType returns TypeCardUpdate.
+func (*CardUpdate) MsgType() MsgType { return TypeCardUpdate }
+
+// MsgType returns TypeCardAck.
+func (*CardAck) MsgType() MsgType { return TypeCardAck }

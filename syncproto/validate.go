@@ -102,3 +102,23 @@ func (s *Status) Validate() error {
 	}
 	return s.Clock.Validate()
 }
+
+// Validate checks the CardUpdate's shape and every entry.
+func (u *CardUpdate) Validate() error {
+	if len(u.Cards) > MaxBatchTaps {
+		return fmt.Errorf("%w: %d cards, limit %d", ErrTooLarge, len(u.Cards), MaxBatchTaps)
+	}
+	for i := range u.Cards {
+		c := &u.Cards[i]
+		if err := checkID("card id", c.CardID, true); err != nil {
+			return err
+		}
+		if len(c.Name) > MaxTextBytes || len(c.Employer) > MaxTextBytes {
+			return fmt.Errorf("%w: card %d: name or employer longer than %d bytes", ErrTooLarge, i, MaxTextBytes)
+		}
+		if err := checkID("card status", c.Status, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}

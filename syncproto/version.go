@@ -9,7 +9,11 @@ package syncproto
 // History:
 //
 //	1 (2026-11-21): Hello, Welcome, Batch, Ack, Status, Error.
-const ProtocolVersion = 1
+//	2 (2026-11-21): card data downlink: CardUpdate (7), CardAck (8) and
+//	                Hello.CardCursor (key 7). Servers send CardUpdates only
+//	                when both peers speak 2; a version 1 terminal works as
+//	                before, answering from no card data.
+const ProtocolVersion = 2
 
 // MinProtocolVersion is the oldest peer version this package still accepts.
 // A Hello below it is refused with ErrorCodeVersion, naming both numbers.
