@@ -178,12 +178,14 @@
 //     message other than Hello, a second Hello, or a message the receiving
 //     side never accepts (a Batch sent to a terminal, say) is answered with
 //     ErrorCodeUnexpected.
+//
 //  2. The terminal drops from its outbox every tap of this epoch with
 //     Seq <= Welcome.AckedThrough and uploads the rest, in Seq order from
 //     AckedThrough+1, in Batches of at most min(Welcome.MaxBatchTaps,
 //     MaxBatchTaps) taps. Batches are pipelined: the terminal may have up to
 //     Welcome.MaxInFlight Batches sent and not yet acknowledged, and waits for
 //     an Ack before sending more.
+//
 //  3. The server answers every Batch with exactly one Ack carrying its
 //     BatchID, and only after the database transaction holding the batch has
 //     committed. Acks may overtake each other (batches commit in groups, on
@@ -192,8 +194,10 @@
 //     A tap above AckedThrough stays in the outbox even if it was stored,
 //     until the sequences below it are held too; sending it again is
 //     harmless.
+//
 //  4. Once welcomed, the terminal sends a Status whenever it likes, typically
 //     every minute and when something changes. The server does not answer it.
+//
 //  5. Either side ends the session by sending an Error and closing the
 //     websocket; the other side closes too. Dropping the connection without
 //     an Error is allowed (it is what a power cut does). The terminal
