@@ -14,6 +14,7 @@ import (
 
 	"github.com/liggare/liggare/server/internal/auth"
 	"github.com/liggare/liggare/server/internal/db"
+	"github.com/liggare/liggare/server/internal/downlink"
 	"github.com/liggare/liggare/server/internal/ingest"
 	"github.com/liggare/liggare/server/internal/ledger"
 	"github.com/liggare/liggare/server/internal/syncserver"
@@ -55,6 +56,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	cfg.Committer.Logger = logger
 	cfg.Committer.OnCommit = reconciler.Wake
 	committer := ingest.NewCommitter(store, cfg.Committer)
+	cards := downlink.NewFeed(pool, logger)
+	if err := cards.Refresh(ctx); err != nil {
+		return err
+	}
+	cfg.Sync.Cards = cards
 	cfg.Sync.Terminals = auth.NewTerminals(pool)
 	cfg.Sync.Store = store
 	cfg.Sync.Committer = committer
@@ -89,6 +95,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	go func() { committerDone <- committer.Run(commitCtx) }()
 	reconcilerDone := make(chan error, 1)
 	go func() { reconcilerDone <- reconciler.Run(commitCtx) }()
+	go cards.Run(commitCtx)
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ln) }()
 	logger.Info("server_listening", "addr", ln.Addr().String())

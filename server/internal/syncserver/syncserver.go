@@ -23,6 +23,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/liggare/liggare/server/internal/auth"
+	"github.com/liggare/liggare/server/internal/downlink"
 	"github.com/liggare/liggare/server/internal/ingest"
 	"github.com/liggare/liggare/syncproto"
 )
@@ -38,6 +39,7 @@ const (
 	DefaultWriteTimeout = 10 * time.Second
 	DefaultMaxInFlight  = 8
 	DefaultMaxBatchTaps = 2048
+	DefaultCardInterval = 2 * time.Second
 	// readBufferSize is small on purpose: idle connections dominate memory,
 	// and gorilla reads larger messages straight through it.
 	readBufferSize  = 512
@@ -66,6 +68,11 @@ type Config struct {
 	MaxBatchTaps int
 	// TrustedSkew is passed to each ingest.Session.
 	TrustedSkew time.Duration
+	// Cards, when set, sends card data to version 2 terminals.
+	Cards *downlink.Feed
+	// CardInterval is how often an idle connection checks for card data
+	// to send (default DefaultCardInterval).
+	CardInterval time.Duration
 }
 
 // Server accepts terminal connections.
@@ -101,6 +108,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.CardInterval <= 0 {
+		cfg.CardInterval = DefaultCardInterval
 	}
 	return &Server{
 		cfg: cfg,
@@ -157,6 +167,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		slots:      make(chan struct{}, s.cfg.MaxInFlight),
 		done:       make(chan struct{}),
 		drain:      make(chan struct{}),
+		cardWake:   make(chan struct{}, 1),
 		logger:     s.cfg.Logger.With(logTerminal, terminalID),
 	}
 	s.mu.Lock()
@@ -207,6 +218,41 @@ type conn struct {
 	doneOnce  sync.Once
 	drain     chan struct{} // closed when the server is shutting down
 	drainOnce sync.Once
+
+	cards    atomic.Pointer[downlink.Stream] // set once welcomed, version >= 2
+	cardWake chan struct{}                   // the writer should look for card data
+}
+
+func (c *conn) wakeCards() {
+	select {
+	case c.cardWake <- struct{}{}:
+	default:
+	}
+}
+
+// pushCards sends the next card update if there is one. It runs on the
+// writer goroutine, the connection's only writer.
+func (c *conn) pushCards() bool {
+	st := c.cards.Load()
+	if st == nil || !st.Pending() {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.WriteTimeout)
+	u, err := st.Next(ctx)
+	cancel()
+	if err != nil {
+		c.logger.Error("sync_cards_failed", logErr, err)
+		return true // try again at the next tick
+	}
+	if u == nil {
+		return true
+	}
+	data, err := syncproto.Encode(u)
+	if err != nil {
+		c.logger.Error("sync_encode_failed", logErr, err)
+		return true
+	}
+	return c.write(data)
 }
 
 func (c *conn) finish() {
@@ -260,6 +306,14 @@ func (c *conn) readLoop() {
 			if err != nil {
 				c.logger.Error("sync_status_failed", logErr, err)
 			}
+		case *syncproto.CardAck:
+			st := c.cards.Load()
+			if st == nil {
+				c.fail(syncproto.ErrorCodeUnexpected, "CardAck without card data")
+				return
+			}
+			st.Acked(m.Cursor)
+			c.wakeCards()
 		case *syncproto.Error:
 			c.logger.Warn("sync_peer_error", logCode, m.Code.String(), logErr, m.Message)
 			return
@@ -339,6 +393,17 @@ func (c *conn) handshake() (*ingest.Session, bool) {
 		MaxInFlight:       uint32(c.s.cfg.MaxInFlight),
 		ClockOffsetMicros: sess.ClockOffset().Microseconds(),
 	})
+	if feed := c.s.cfg.Cards; feed != nil && version >= 2 {
+		ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.HelloTimeout)
+		site, cacheSite, err := feed.TerminalSite(ctx, c.terminalID)
+		cancel()
+		if err != nil {
+			c.logger.Error("sync_cards_failed", logErr, err)
+		} else if site != 0 {
+			c.cards.Store(feed.NewStream(c.terminalID, site, hello.CardCursor, cacheSite))
+			c.wakeCards()
+		}
+	}
 	return sess, true
 }
 
@@ -403,9 +468,21 @@ func (c *conn) writeLoop() {
 	}()
 	ping := time.NewTicker(c.s.cfg.PingInterval)
 	defer ping.Stop()
+	cardTick := time.NewTicker(c.s.cfg.CardInterval)
+	defer cardTick.Stop()
 	drain := c.drain
 	for {
 		select {
+		case <-c.cardWake:
+			if !c.pushCards() {
+				c.finish()
+				return
+			}
+		case <-cardTick.C:
+			if !c.pushCards() {
+				c.finish()
+				return
+			}
 		case data := <-c.out:
 			if !c.write(data) {
 				c.finish()

@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/liggare/liggare/server/internal/auth"
+	"github.com/liggare/liggare/server/internal/downlink"
 	"github.com/liggare/liggare/server/internal/ingest"
 	"github.com/liggare/liggare/server/internal/pgtest"
 	"github.com/liggare/liggare/syncproto"
@@ -35,7 +36,9 @@ func startServer(t *testing.T) *testServer {
 	done := make(chan error, 1)
 	go func() { done <- committer.Run(ctx) }()
 	terminals := auth.NewTerminals(pool)
-	s := New(Config{Terminals: terminals, Store: store, Committer: committer})
+	feed := downlink.NewFeed(pool, nil)
+	go feed.Run(ctx)
+	s := New(Config{Terminals: terminals, Store: store, Committer: committer, Cards: feed, CardInterval: 50 * time.Millisecond})
 	hs := httptest.NewServer(s)
 	t.Cleanup(func() {
 		hs.Close()
@@ -323,4 +326,59 @@ func TestShutdownAnswersBatchesInFlight(t *testing.T) {
 		t.Fatalf("acknowledged through %d but only %d stored", acked, n)
 	}
 	expectClosed(t, ws)
+}
+
+func TestCardDownlink(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	cred := ts.credential(t, "K1")
+	for _, q := range []string{
+		`INSERT INTO organisations (name, org_number) VALUES ('Bygg AB', '556036-0793')`,
+		`INSERT INTO sites (org_id, site_ident, name, address, byggherre_name, byggherre_org_number)
+		 VALUES (1, 'ABCDEFGHIJ123', 'Eken', '', 'BH', '556036-0793')`,
+		`INSERT INTO persons (org_id, name, id_kind, id_enc, id_index, id_masked) VALUES (1, 'Anna', 'personnummer', '\x00', '\x01', '-')`,
+		`INSERT INTO cards (org_id, card_number, person_id) VALUES (1, 'AA0000000001', 1)`,
+		`INSERT INTO terminal_assignments (terminal_id, valid_from, site_id, direction, recorded_by) VALUES ('K1', now() - interval '1 hour', 1, 'in', 'test')`,
+	} {
+		if _, err := ts.pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	// A version 1 terminal gets no card data, and works as before.
+	ws := ts.dial(t, cred)
+	h := hello("K1")
+	h.ProtocolVersion = 1
+	send(t, ws, h)
+	if w := recv(t, ws).(*syncproto.Welcome); w.ProtocolVersion != 1 {
+		t.Fatalf("Welcome.ProtocolVersion = %d, want 1", w.ProtocolVersion)
+	}
+	send(t, ws, &syncproto.Batch{BatchID: 1, Taps: taps(1, 1)})
+	if _, ok := recv(t, ws).(*syncproto.Ack); !ok {
+		t.Fatal("version 1 terminal got something other than its Ack")
+	}
+	ws.Close()
+
+	ws = ts.dial(t, cred)
+	send(t, ws, hello("K1"))
+	if w := recv(t, ws).(*syncproto.Welcome); w.ProtocolVersion != 2 {
+		t.Fatalf("Welcome.ProtocolVersion = %d, want 2", w.ProtocolVersion)
+	}
+	u, ok := recv(t, ws).(*syncproto.CardUpdate)
+	if !ok || !u.Reset || !u.Final || len(u.Cards) != 1 || u.Cards[0].Name != "Anna" {
+		t.Fatalf("first card update = %+v, want a snapshot with Anna's card", u)
+	}
+	send(t, ws, &syncproto.CardAck{Cursor: u.Cursor})
+	if _, err := ts.pool.Exec(ctx, `UPDATE cards SET status = 'blocked_id06'`); err != nil {
+		t.Fatal(err)
+	}
+	u, ok = recv(t, ws).(*syncproto.CardUpdate)
+	if !ok || u.Reset || len(u.Cards) != 1 || u.Cards[0].Status != syncproto.CardBlockedID06 {
+		t.Fatalf("update after the block = %+v", u)
+	}
+	send(t, ws, &syncproto.CardAck{Cursor: u.Cursor})
+	// Taps still flow in the same session.
+	send(t, ws, &syncproto.Batch{BatchID: 2, Taps: taps(2, 3)})
+	if a, ok := recv(t, ws).(*syncproto.Ack); !ok || a.AckedThrough != 3 {
+		t.Fatalf("Ack = %+v", a)
+	}
 }
