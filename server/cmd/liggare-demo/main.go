@@ -46,8 +46,8 @@ func run() error {
 	flag.StringVar(&cfg.dir, "dir", ".demo", "folder for the demo's database, outboxes and logs")
 	flag.StringVar(&cfg.listen, "listen", "127.0.0.1:8080", "server address")
 	flag.IntVar(&cfg.terminals, "terminals", 3, "simulated terminals")
-	flag.IntVar(&cfg.workers, "workers", 6, "simulated workers per terminal")
-	flag.DurationVar(&cfg.interval, "interval", 2*time.Second, "mean time between a terminal's taps")
+	flag.IntVar(&cfg.workers, "workers", 30, "simulated workers (one of them with an unregistered card)")
+	flag.DurationVar(&cfg.interval, "interval", 4*time.Second, "mean time between a terminal's taps (a worker taps about every workers*interval/terminals)")
 	flag.DurationVar(&cfg.duration, "duration", 0, "stop after this long and check taps arrived (0: run until Ctrl-C)")
 	flag.IntVar(&cfg.pgPort, "pg-port", 54329, "port of the private PostgreSQL (unix socket only)")
 	flag.Parse()
@@ -106,6 +106,12 @@ func run() error {
 		return fmt.Errorf("server did not start (see %s): %w", filepath.Join(dir, "logs", "server.log"), err)
 	}
 
+	keys, err := demoKeys(dir)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	creds := make(map[string][]byte)
 	for i := 1; i <= cfg.terminals; i++ {
 		id := fmt.Sprintf("demo-%d", i)
 		add := exec.Command(filepath.Join(bin, "liggare-server"), "terminal", "add", id)
@@ -115,15 +121,22 @@ func run() error {
 		if err != nil {
 			return fmt.Errorf("create terminal %s: %w", id, err)
 		}
+		ids, creds[id] = append(ids, id), cred
+	}
+	if err := seed(ctx, pool, keys, ids, cfg.workers); err != nil {
+		return fmt.Errorf("seed the demo registry: %w", err)
+	}
+	for _, id := range ids {
 		credFile := filepath.Join(dir, id+".credential")
-		if err := os.WriteFile(credFile, cred, 0o600); err != nil {
+		if err := os.WriteFile(credFile, creds[id], 0o600); err != nil {
 			return err
 		}
+		// Every kiosk is at the same gate: one crew taps at all of them.
 		term := exec.Command(filepath.Join(bin, "liggare-terminal"),
 			"--server", "ws://"+cfg.listen+"/v1/sync",
 			"--credential-file", credFile,
 			"--outbox", filepath.Join(dir, id+".outbox"),
-			"--reader", fmt.Sprintf("sim:workers=%d,interval=%s,prefix=%c%c", cfg.workers, cfg.interval, 'A'+i-1, 'A'+i-1),
+			"--reader", fmt.Sprintf("sim:workers=%d,interval=%s,prefix=AB", cfg.workers, cfg.interval),
 			"--status-interval", "2s")
 		if err := startLogged(term, dir, id); err != nil {
 			return err
@@ -132,14 +145,14 @@ func run() error {
 	}
 
 	fmt.Printf(`
-Liggare demo is running: %d terminals with %d simulated workers each.
+Liggare demo is running: %d kiosks at the gate of site %s, a crew of %d workers.
 
   Status page:   http://%s/status   (refreshes every 2 s)
-  Latest taps:   psql '%s' -c 'SELECT terminal_id, seq, card_id, event_time, time_source FROM taps ORDER BY received_at DESC LIMIT 10'
+  Work periods:  psql '%s' -c "SELECT p.name, to_char(w.start_at, 'HH24:MI:SS') AS in, to_char(w.end_at, 'HH24:MI:SS') AS out FROM work_periods w JOIN persons p USING (person_id) WHERE w.recorded_to = 'infinity' ORDER BY w.start_at DESC LIMIT 15"
   Logs:          %s
 
 Press Ctrl-C to stop.
-`, cfg.terminals, cfg.workers, cfg.listen, dbURL, filepath.Join(dir, "logs"))
+`, cfg.terminals, demoSite, cfg.workers, cfg.listen, dbURL, filepath.Join(dir, "logs"))
 
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
@@ -156,8 +169,13 @@ Press Ctrl-C to stop.
 			}
 			return nil
 		case <-tick.C:
-			if err := pool.QueryRow(ctx, `SELECT count(*) FROM taps`).Scan(&taps); err == nil {
-				fmt.Printf("%s  taps stored: %d\n", time.Now().Format("15:04:05"), taps)
+			var periods, onSite int64
+			if err := pool.QueryRow(ctx, `
+				SELECT (SELECT count(*) FROM taps),
+				       (SELECT count(*) FROM work_periods WHERE recorded_to = 'infinity'),
+				       (SELECT count(*) FROM work_periods WHERE recorded_to = 'infinity' AND end_at IS NULL
+				          AND start_at > now() - interval '16 hours' AND NOT missing_checkout)`).Scan(&taps, &periods, &onSite); err == nil {
+				fmt.Printf("%s  taps stored: %d   work periods: %d   on site now: %d\n", time.Now().Format("15:04:05"), taps, periods, onSite)
 			}
 		}
 	}
