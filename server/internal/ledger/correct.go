@@ -205,6 +205,9 @@ func (s *Store) correct(ctx context.Context, tx pgx.Tx, viewer int64, c Correcti
 		if c.CardIdent == "" {
 			return 0, invalid("which card id to assign")
 		}
+		if c.CardIdent == AnonymisedCardID {
+			return 0, invalid("anonymised taps cannot be assigned to anyone")
+		}
 		if err := personOnSite(c.PersonID, false); err != nil {
 			return 0, err
 		}
