@@ -49,6 +49,7 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.Sync.PingInterval, "ping-interval", 0, "websocket ping interval (default 30s)")
 	fs.DurationVar(&cfg.Sync.PongWait, "pong-wait", 0, "drop a terminal silent this long (default 75s)")
 	fs.IntVar(&cfg.Committer.Workers, "ingest-workers", 0, "concurrent ingest transactions (default 4)")
+	fs.BoolVar(&cfg.NoRetention, "no-retention", false, "do not run the daily retention job in this process")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/liggare/liggare/server/internal/downlink"
 	"github.com/liggare/liggare/server/internal/ingest"
 	"github.com/liggare/liggare/server/internal/ledger"
+	"github.com/liggare/liggare/server/internal/retention"
 	"github.com/liggare/liggare/server/internal/syncserver"
 )
 
@@ -31,6 +32,9 @@ type Config struct {
 	Committer       ingest.CommitterOptions
 	// Rules are the ledger's derivation rules; zero means ledger.DefaultRules.
 	Rules ledger.Rules
+	// NoRetention turns off the daily retention job (for a replica that
+	// should not run it; the job also takes a lock, so several may).
+	NoRetention bool
 	// Ready, when set, is called with the listening address once the
 	// server accepts connections.
 	Ready func(net.Addr)
@@ -96,6 +100,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	reconcilerDone := make(chan error, 1)
 	go func() { reconcilerDone <- reconciler.Run(commitCtx) }()
 	go cards.Run(commitCtx)
+	if !cfg.NoRetention {
+		job := &retention.Job{Pool: pool, Logger: logger}
+		go job.Run(commitCtx)
+	}
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ln) }()
 	logger.Info("server_listening", "addr", ln.Addr().String())

@@ -1,0 +1,36 @@
+// Package e2e holds the end-to-end tests of Liggare: they build the real
+// liggare-server and liggare-terminal binaries, run them as separate
+// processes against a real PostgreSQL cluster (server/internal/pgtest), and
+// drive the terminals through their feed readers (tapsource.Feed) the way a
+// worker drives a kiosk: present a card, wait for the green light.
+//
+// The tests prove, for the binaries as shipped:
+//
+//   - Exactly once under faults (TestExactlyOnceUnderFaults). Several
+//     terminals tap thousands of cards while the test SIGKILLs terminals,
+//     the server and PostgreSQL, restarts the server gracefully (which must
+//     exit cleanly), cuts every connection and blackholes the network for
+//     seconds. Every tap a terminal confirmed ("ok <seq>") ends
+//     up in the taps table exactly once with the sequence it was confirmed
+//     with, a tap whose confirmation was lost to a kill is stored at most
+//     once, nothing else is stored, each (terminal, epoch) holds sequences
+//     1..N without a gap, the ingest cursor is at N, nothing is dead-lettered
+//     or quarantined, and every outbox drains to zero. These are design
+//     invariants 1 (durable before success), 2 (ack after commit) and 3
+//     (identity forever) observed from outside.
+//   - A replaced outbox starts a new identity (TestReplacedOutboxNewEpoch):
+//     deleting a terminal's outbox gives a new store epoch whose sequences
+//     start again at 1, and the server keeps both epochs whole and apart.
+//   - A revoked credential is refused (TestRevokedCredentialRefused): the
+//     terminal's next connection is turned away, its taps stay in its
+//     outbox, and the other terminals keep syncing.
+//
+// The network faults come from a TCP proxy in the test (proxy_test.go)
+// between the terminals and the server. The chaos schedule is drawn from a
+// seeded random source; the seed is logged, and -chaos.seed=N replays the
+// same schedule (the timing of the processes still varies from run to run).
+//
+// The package has no code outside its tests; this file only documents it.
+// Process logs are written to the test's artifact directory: run with
+// -artifacts to keep them, otherwise their tails are logged on failure.
+package e2e
