@@ -36,6 +36,12 @@ const (
 	// PageCards bounds the cards in one CardUpdate; a snapshot of a larger
 	// site spans several.
 	PageCards = 2000
+	// KeepChanges is how long the change log keeps a change. A terminal
+	// away longer takes a snapshot; removed chip UIDs (personal data) are
+	// not kept beyond it.
+	KeepChanges = 30 * 24 * time.Hour
+	// pruneEvery is how often Run prunes the log.
+	pruneEvery = time.Hour
 )
 
 // Feed is the server's view of the card change log.
@@ -72,13 +78,34 @@ func (f *Feed) Refresh(ctx context.Context) error {
 	return nil
 }
 
-// Run keeps the head current until ctx ends.
+// Prune deletes changes older than keep, always keeping the newest change
+// so that change ids never start over.
+func (f *Feed) Prune(ctx context.Context, keep time.Duration) (int64, error) {
+	tag, err := f.pool.Exec(ctx, `
+		DELETE FROM card_changes WHERE changed_at < now() - $1::interval
+		  AND change_id < (SELECT max(change_id) FROM card_changes)`, keep)
+	if err != nil {
+		return 0, fmt.Errorf("downlink: prune: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// Run keeps the head current and prunes the log until ctx ends.
 func (f *Feed) Run(ctx context.Context) error {
 	t := time.NewTicker(f.interval)
 	defer t.Stop()
+	var pruned time.Time
 	for {
 		if err := f.Refresh(ctx); err != nil && ctx.Err() == nil {
 			f.logger.Warn("downlink_poll_failed", "err", err)
+		}
+		if time.Since(pruned) > pruneEvery {
+			pruned = time.Now()
+			if n, err := f.Prune(ctx, KeepChanges); err != nil && ctx.Err() == nil {
+				f.logger.Warn("downlink_prune_failed", "err", err)
+			} else if n > 0 {
+				f.logger.Info("downlink_pruned", "changes", n)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -184,6 +211,15 @@ func (s *Stream) build(ctx context.Context) ([]*syncproto.CardUpdate, uint64, er
 		}
 		head = uint64(h)
 		snapshot := s.snapshot
+		// Changes above the cursor may have been pruned: then only a
+		// snapshot brings the terminal up to date.
+		var floor int64
+		if err := tx.QueryRow(ctx, `SELECT coalesce(min(change_id), 1) - 1 FROM card_changes`).Scan(&floor); err != nil {
+			return err
+		}
+		if int64(s.cursor) < floor {
+			snapshot = true
+		}
 		var cards []int64
 		var removed []string
 		if !snapshot {

@@ -228,3 +228,40 @@ func TestKioskStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestPrunedChangesForceSnapshot(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	st := w.feed.NewStream("K1", w.site, 0, 0)
+	cache := map[string]syncproto.CardInfo{}
+	first := drive(t, w, st, cache)
+	old := first[len(first)-1].Cursor
+	// Two changes; the older is pruned while the terminal is away.
+	for _, status := range []string{"expired", "active"} {
+		if _, err := w.pool.Exec(ctx, `UPDATE cards SET status = $1 WHERE card_number = 'BB0000000002'`, status); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.pool.Exec(ctx, `UPDATE card_changes SET changed_at = now() - interval '40 days' WHERE change_id <= $1 + 1`, int64(old)); err != nil {
+		t.Fatal(err)
+	}
+	n, err := w.feed.Prune(ctx, KeepChanges)
+	if err != nil || n == 0 {
+		t.Fatalf("Prune = %d, %v", n, err)
+	}
+	back := w.feed.NewStream("K1", w.site, old, w.site)
+	ups := drive(t, w, back, cache)
+	if len(ups) == 0 || !ups[0].Reset {
+		t.Fatalf("terminal behind the pruned log got %+v, want a snapshot", ups)
+	}
+	// The newest change survives every prune, so ids never start over.
+	if _, err := w.pool.Exec(ctx, `UPDATE card_changes SET changed_at = now() - interval '40 days'`); err != nil {
+		t.Fatal(err)
+	}
+	w.feed.Prune(ctx, KeepChanges)
+	var left int
+	w.pool.QueryRow(ctx, `SELECT count(*) FROM card_changes`).Scan(&left)
+	if left != 1 {
+		t.Errorf("changes left after pruning everything old = %d, want the newest 1", left)
+	}
+}
