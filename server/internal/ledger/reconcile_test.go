@@ -2,12 +2,15 @@ package ledger
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/liggare/liggare/server/internal/ingest"
 	"github.com/liggare/liggare/server/internal/pgtest"
+	"github.com/liggare/liggare/syncproto"
 )
 
 func drain(t testing.TB, r *Reconciler) {
@@ -206,4 +209,59 @@ func pureLedger(specs []tapSpec) []string {
 		out = append(out, line)
 	}
 	return out
+}
+
+// TestReconcileWrongDeviceClock: a kiosk that booted with its clock at
+// 1970 still places taps at the right time, through the monotonic clock
+// and the offset measured at Hello, and says so.
+func TestReconcileWrongDeviceClock(t *testing.T) {
+	pool := pgtest.New(t)
+	f := newFixture(t, pool)
+	r := NewReconciler(pool, ReconcilerOptions{})
+	helloAt := sthlm("2026-11-20 16:00:00")
+	sess := &ingest.Session{TerminalID: "TOG", StoreEpoch: 1, HelloReceived: helloAt,
+		HelloClock: syncproto.Clock{WallMicros: 3600e6, BootID: "boot-x", MonoNanos: 40000e9}}
+	taps := []syncproto.Tap{
+		// 9 h and 5 min before the Hello by the monotonic clock.
+		{Seq: 1, CardID: "AA0000000001", Clock: syncproto.Clock{WallMicros: 3600e6 - 9*3600e6, BootID: "boot-x", MonoNanos: 40000e9 - 9*3600e9}},
+		{Seq: 2, CardID: "AA0000000001", Clock: syncproto.Clock{WallMicros: 3600e6 - 300e6, BootID: "boot-x", MonoNanos: 40000e9 - 300e9}},
+	}
+	if _, err := f.ingest.Apply(context.Background(), []*ingest.Submission{{Session: sess, Batch: &syncproto.Batch{Taps: taps}, Received: helloAt}}); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, r)
+	if diff := cmp.Diff([]string{"11-20 07:00 - 11-20 15:55"}, f.periods(t, f.site, f.anna)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if n := scalar(t, pool, `SELECT count(*) FROM taps WHERE time_source = 'offset' AND device_wall_us < 0`); n != 1 {
+		t.Errorf("the raw device clock is not kept with the derived time (%d rows)", n)
+	}
+}
+
+// TestReconcileTerminalOfflineForAWeek: a week of taps from a kiosk that
+// was offline arrives at once, after the rest of the site's taps.
+func TestReconcileTerminalOfflineForAWeek(t *testing.T) {
+	pool := pgtest.New(t)
+	f := newFixture(t, pool)
+	r := NewReconciler(pool, ReconcilerOptions{})
+	// The IN reader synced all week; the OUT reader was offline.
+	var ins, outs []tapSpec
+	for d := 16; d <= 20; d++ {
+		ins = append(ins, tapSpec{"IN", "AA0000000001", fmt.Sprintf("2026-11-%d 07:00:00", d)})
+		outs = append(outs, tapSpec{"OUT", "AA0000000001", fmt.Sprintf("2026-11-%d 16:00:00", d)})
+	}
+	f.upload(t, ins...)
+	drain(t, r)
+	if got := f.periods(t, f.site, f.anna); len(got) != 5 {
+		t.Fatalf("before the offline week arrives: %q", got)
+	}
+	f.upload(t, outs...)
+	drain(t, r)
+	var want []string
+	for d := 16; d <= 20; d++ {
+		want = append(want, fmt.Sprintf("11-%d 07:00 - 11-%d 16:00", d, d))
+	}
+	if diff := cmp.Diff(want, f.periods(t, f.site, f.anna)); diff != "" {
+		t.Errorf("after the offline week (-want +got):\n%s", diff)
+	}
 }
