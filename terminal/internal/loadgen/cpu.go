@@ -1,0 +1,142 @@
+package loadgen
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// clockTick is the unit of the CPU times in /proc/PID/stat (USER_HZ, 100
+// on every Linux architecture Go supports).
+const clockTick = 10 * time.Millisecond
+
+// CPU is the processor time used so far by the parts of an Env. Subtract
+// two readings to see where the time of a phase went; on a small machine the
+// three compete for the same cores.
+type CPU struct {
+	// Server is liggare-server serve.
+	Server time.Duration
+	// Postgres is the postmaster and its live backends, plus the backends
+	// it has already reaped.
+	Postgres time.Duration
+	// Self is this process: the simulated terminals and anything else the
+	// caller runs in it.
+	Self time.Duration
+}
+
+// Sub returns c - o, field by field.
+func (c CPU) Sub(o CPU) CPU {
+	return CPU{Server: c.Server - o.Server, Postgres: c.Postgres - o.Postgres, Self: c.Self - o.Self}
+}
+
+// Add returns c + o, field by field.
+func (c CPU) Add(o CPU) CPU {
+	return CPU{Server: c.Server + o.Server, Postgres: c.Postgres + o.Postgres, Self: c.Self + o.Self}
+}
+
+// String formats the three times in seconds.
+func (c CPU) String() string {
+	return fmt.Sprintf("server %.2fs, postgres %.2fs, terminals %.2fs",
+		c.Server.Seconds(), c.Postgres.Seconds(), c.Self.Seconds())
+}
+
+// CPU reads the processor time used so far by the server, PostgreSQL and
+// this process (Linux only). Backends that ended between two readings are
+// counted once the postmaster has reaped them.
+func (e *Env) CPU() (CPU, error) {
+	var c CPU
+	srv, err := readStat(strconv.Itoa(e.ServerPID()))
+	if err != nil {
+		return c, err
+	}
+	self, err := readStat("self")
+	if err != nil {
+		return c, err
+	}
+	c.Server, c.Self = srv.cpu(), self.cpu()
+	pm, err := e.postmasterPID()
+	if err != nil {
+		return c, err
+	}
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		return c, fmt.Errorf("loadgen: cpu: %w", err)
+	}
+	for _, d := range dirs {
+		if _, err := strconv.Atoi(d.Name()); err != nil {
+			continue
+		}
+		st, err := readStat(d.Name())
+		if err != nil {
+			continue // the process ended meanwhile
+		}
+		switch {
+		case st.pid == pm:
+			c.Postgres += st.cpu() + st.childCPU()
+		case st.ppid == pm:
+			c.Postgres += st.cpu()
+		}
+	}
+	return c, nil
+}
+
+// postmasterPID reads line 1 of the cluster's postmaster.pid.
+func (e *Env) postmasterPID() (int, error) {
+	b, err := os.ReadFile(filepath.Join(e.dir, "pg", "data", "postmaster.pid"))
+	if err != nil {
+		return 0, fmt.Errorf("loadgen: postmaster pid: %w", err)
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	pid, err := strconv.Atoi(strings.TrimSpace(string(line)))
+	if err != nil {
+		return 0, fmt.Errorf("loadgen: postmaster pid: %w", err)
+	}
+	return pid, nil
+}
+
+// procStat holds the fields of /proc/PID/stat that CPU needs.
+type procStat struct {
+	pid, ppid                    int
+	utime, stime, cutime, cstime int64 // clock ticks
+}
+
+func (s procStat) cpu() time.Duration      { return time.Duration(s.utime+s.stime) * clockTick }
+func (s procStat) childCPU() time.Duration { return time.Duration(s.cutime+s.cstime) * clockTick }
+
+// readStat parses /proc/<name>/stat. The command name, in parentheses, may
+// hold spaces and parentheses itself: fields are counted after the last ')'.
+func readStat(name string) (procStat, error) {
+	b, err := os.ReadFile("/proc/" + name + "/stat")
+	if err != nil {
+		return procStat{}, fmt.Errorf("loadgen: cpu: %w", err)
+	}
+	open := bytes.IndexByte(b, '(')
+	end := bytes.LastIndexByte(b, ')')
+	if open < 0 || end < open {
+		return procStat{}, errors.New("loadgen: cpu: cannot parse /proc/" + name + "/stat")
+	}
+	var st procStat
+	st.pid, err = strconv.Atoi(strings.TrimSpace(string(b[:open])))
+	if err != nil {
+		return procStat{}, fmt.Errorf("loadgen: cpu: %w", err)
+	}
+	// After ")": state(3) ppid(4) ... utime(14) stime(15) cutime(16) cstime(17).
+	f := strings.Fields(string(b[end+1:]))
+	if len(f) < 15 {
+		return procStat{}, errors.New("loadgen: cpu: short /proc/" + name + "/stat")
+	}
+	nums := make([]int64, 5)
+	for i, idx := range []int{1, 11, 12, 13, 14} {
+		if nums[i], err = strconv.ParseInt(f[idx], 10, 64); err != nil {
+			return procStat{}, fmt.Errorf("loadgen: cpu: /proc/%s/stat: %w", name, err)
+		}
+	}
+	st.ppid = int(nums[0])
+	st.utime, st.stime, st.cutime, st.cstime = nums[1], nums[2], nums[3], nums[4]
+	return st, nil
+}

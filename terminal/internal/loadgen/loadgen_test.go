@@ -1,0 +1,114 @@
+package loadgen_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/liggare/liggare/terminal/internal/loadgen"
+)
+
+// EnvServerBin names an environment variable that points the tests and
+// benchmarks at a prebuilt liggare-server (to compare two builds) instead of
+// building the one in this module.
+const EnvServerBin = "LOADGEN_SERVER_BIN"
+
+// startEnv starts an environment for tb and closes it at cleanup.
+func startEnv(tb testing.TB, opts loadgen.Options) *loadgen.Env {
+	tb.Helper()
+	if bin := os.Getenv(EnvServerBin); bin != "" && opts.ServerBinary == "" {
+		opts.ServerBinary = bin
+		tb.Logf("server binary from %s: %s", EnvServerBin, bin)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	env, err := loadgen.StartEnv(ctx, opts)
+	if err != nil {
+		tb.Fatalf("StartEnv: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := env.Close(); err != nil {
+			tb.Errorf("Close: %v", err)
+		}
+	})
+	return env
+}
+
+// connectDB opens one connection to the environment's database.
+func connectDB(tb testing.TB, env *loadgen.Env) *pgx.Conn {
+	tb.Helper()
+	conn, err := pgx.Connect(context.Background(), env.DatabaseURL())
+	if err != nil {
+		tb.Fatalf("connect to %s: %v", env.DatabaseURL(), err)
+	}
+	tb.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// TestHarnessSmoke runs the whole harness small: two terminals buffer taps
+// offline, connect, and end with empty outboxes and every tap in the
+// database; an idle session is welcomed; the server's memory can be read.
+func TestHarnessSmoke(t *testing.T) {
+	const terminals, perTerminal = 2, 200
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	env := startEnv(t, loadgen.Options{NoFsync: true})
+
+	terms, err := env.AddTerminals(ctx, terminals)
+	if err != nil {
+		t.Fatalf("AddTerminals: %v", err)
+	}
+	if err := loadgen.FillAll(ctx, terms, perTerminal); err != nil {
+		t.Fatalf("FillAll: %v", err)
+	}
+	if got, want := loadgen.Pending(terms), uint64(terminals*perTerminal); got != want {
+		t.Fatalf("Pending after FillAll = %d, want %d", got, want)
+	}
+	loadgen.StartAll(terms)
+	if err := loadgen.WaitDrained(ctx, terms); err != nil {
+		t.Fatalf("WaitDrained: %v", err)
+	}
+	for _, term := range terms {
+		st := term.Outbox.Stats()
+		if st.Depth != 0 || st.AckedThrough != perTerminal {
+			t.Errorf("terminal %s outbox = %+v, want depth 0, acked through %d", term.ID, st, perTerminal)
+		}
+	}
+
+	conn := connectDB(t, env)
+	var stored int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM taps WHERE terminal_id = ANY($1)`,
+		[]string{terms[0].ID, terms[1].ID}).Scan(&stored); err != nil {
+		t.Fatalf("count taps: %v", err)
+	}
+	if stored != terminals*perTerminal {
+		t.Errorf("taps stored = %d, want %d", stored, terminals*perTerminal)
+	}
+
+	creds, err := env.Credentials(ctx, env.NewIDs("idle", 1))
+	if err != nil {
+		t.Fatalf("Credentials: %v", err)
+	}
+	idle, err := env.DialIdle(ctx, creds[0])
+	if err != nil {
+		t.Fatalf("DialIdle: %v", err)
+	}
+	if idle.Welcome.AckedThrough != 0 || idle.Welcome.MaxBatchTaps == 0 {
+		t.Errorf("Welcome = %+v, want acked through 0 and a batch limit", idle.Welcome)
+	}
+	if !idle.Alive() {
+		t.Errorf("idle connection closed right after its Welcome")
+	}
+	idle.Close()
+
+	rss, err := env.ServerRSS()
+	if err != nil || rss <= 0 {
+		t.Errorf("ServerRSS() = %d, %v; want a positive size", rss, err)
+	}
+	if err := loadgen.CloseAll(terms); err != nil {
+		t.Errorf("CloseAll: %v", err)
+	}
+}
