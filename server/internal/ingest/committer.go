@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -54,12 +55,19 @@ type request struct {
 }
 
 // Committer applies submissions from many connections in shared
-// transactions (group commit).
+// transactions (group commit). Each terminal's batches always go to the same
+// worker: batches of one terminal in two concurrent transactions would wait
+// for each other on the terminal's cursor row and could commit out of order,
+// which sends the later one down the slow path of looking up what is held.
 type Committer struct {
 	store   *Store
 	opts    CommitterOptions
-	queue   chan request
+	queues  []chan request
 	stopped chan struct{}
+	// mu makes stopping atomic with respect to Submit: a request is either
+	// queued before the final drain (and answered) or refused.
+	mu        sync.RWMutex
+	isStopped bool
 }
 
 // NewCommitter returns a Committer over store. Call Run to start it.
@@ -76,12 +84,25 @@ func NewCommitter(store *Store, opts CommitterOptions) *Committer {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	queues := make([]chan request, opts.Workers)
+	for i := range queues {
+		queues[i] = make(chan request, max(1, opts.Queue/opts.Workers))
+	}
 	return &Committer{
 		store:   store,
 		opts:    opts,
-		queue:   make(chan request, opts.Queue),
+		queues:  queues,
 		stopped: make(chan struct{}),
 	}
+}
+
+// queueFor picks the worker of a terminal (FNV-1a of its id).
+func (c *Committer) queueFor(terminal string) chan request {
+	h := uint32(2166136261)
+	for i := 0; i < len(terminal); i++ {
+		h = (h ^ uint32(terminal[i])) * 16777619
+	}
+	return c.queues[h%uint32(len(c.queues))]
 }
 
 // Submit queues sub; done is called exactly once, from a worker goroutine,
@@ -89,13 +110,13 @@ func NewCommitter(store *Store, opts CommitterOptions) *Committer {
 // the queue is full (back-pressure on the connection) and fails when ctx ends
 // or the Committer stopped.
 func (c *Committer) Submit(ctx context.Context, sub *Submission, done Done) error {
-	select {
-	case <-c.stopped:
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.isStopped {
 		return ErrStopped
-	default:
 	}
 	select {
-	case c.queue <- request{sub, done}:
+	case c.queueFor(sub.Session.TerminalID) <- request{sub, done}:
 		return nil
 	case <-c.stopped:
 		return ErrStopped
@@ -108,36 +129,45 @@ func (c *Committer) Submit(ctx context.Context, sub *Submission, done Done) erro
 // is answered; submissions still queued are answered with ErrStopped.
 func (c *Committer) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
-	for range c.opts.Workers {
-		g.Go(func() error { c.work(gctx); return nil })
+	for _, q := range c.queues {
+		g.Go(func() error { c.work(gctx, q); return nil })
 	}
 	err := g.Wait()
+	// Wake Submits blocked on a full queue, then wait until none is inside
+	// Submit, so the drain below sees every queued request.
 	close(c.stopped)
-	for {
-		select {
-		case r := <-c.queue:
-			r.done(nil, ErrStopped)
-		default:
-			return err
+	c.mu.Lock()
+	c.isStopped = true
+	c.mu.Unlock()
+	for _, q := range c.queues {
+	drain:
+		for {
+			select {
+			case r := <-q:
+				r.done(nil, ErrStopped)
+			default:
+				break drain
+			}
 		}
 	}
+	return err
 }
 
-func (c *Committer) work(ctx context.Context) {
+func (c *Committer) work(ctx context.Context, queue chan request) {
 	var group []request
 	for {
 		group = group[:0]
 		select {
 		case <-ctx.Done():
 			return
-		case r := <-c.queue:
+		case r := <-queue:
 			group = append(group, r)
 		}
 		n := len(group[0].sub.Batch.Taps)
 	gather:
 		for n < c.opts.MaxGroupTaps {
 			select {
-			case r := <-c.queue:
+			case r := <-queue:
 				group = append(group, r)
 				n += len(r.sub.Batch.Taps)
 			default:
