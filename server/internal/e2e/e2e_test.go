@@ -19,7 +19,7 @@ import (
 	"github.com/liggare/liggare/server/internal/pgtest"
 )
 
-var chaosSeed = flag.Uint64("chaos.seed", 0, "seed of TestExactlyOnceUnderFaults's chaos (0: from the clock)")
+var chaosSeed = flag.Uint64("e2e.seed", 0, "seed of TestExactlyOnceUnderFaults's chaos (0: from the clock)")
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
@@ -54,7 +54,7 @@ func TestExactlyOnceUnderFaults(t *testing.T) {
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
 	}
-	t.Logf("chaos seed %d (replay the schedule with -chaos.seed=%d)", seed, seed)
+	t.Logf("chaos seed %d (replay the schedule with -e2e.seed=%d)", seed, seed)
 	cluster := pgtest.Cluster()
 	if cluster == nil {
 		t.Logf("%s is set: PostgreSQL is shared, so it will not be crashed", pgtest.EnvURL)

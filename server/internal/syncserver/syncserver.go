@@ -2,12 +2,18 @@
 // endpoint terminals connect to. It is the only server package that imports
 // gorilla/websocket.
 //
-// Each connection has exactly two goroutines, started after the HTTP handler
-// has returned (so the handler's stack and buffers are freed while the
-// connection idles): a reader that decodes messages and hands batches to the
-// ingest Committer, and a writer that sends Welcome, Acks, pings and the final
-// Error. At most MaxInFlight batches of a connection wait for their commit;
-// the reader stops reading until one is answered, which pushes back on the
+// Memory per idle connection is what lets one server carry a region's
+// terminals, so a connection is built to cost little while it waits. The
+// handshake (Hello, session, Welcome, a deep call chain through the
+// database) runs on the HTTP handler's goroutine, which then exits. What
+// stays is one reader goroutine, blocked in a read with a small buffer, and
+// timers for pings and card-data checks. A writer goroutine exists only
+// while there is something to send: Acks of committed batches, pings, card
+// updates, the final Error. It is started when the first item is queued and
+// exits when the queue is empty, so there is never more than one writer.
+//
+// At most MaxInFlight batches of a connection wait for their commit; the
+// reader stops reading until one is answered, which pushes back on the
 // terminal through TCP.
 package syncserver
 
@@ -163,19 +169,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s:          s,
 		ws:         ws,
 		terminalID: terminalID,
-		out:        make(chan []byte, s.cfg.MaxInFlight+2),
-		slots:      make(chan struct{}, s.cfg.MaxInFlight),
-		done:       make(chan struct{}),
-		drain:      make(chan struct{}),
-		cardWake:   make(chan struct{}, 1),
 		logger:     s.cfg.Logger.With(logTerminal, terminalID),
+		finalSent:  make(chan struct{}),
 	}
+	c.slotFreed = sync.NewCond(&c.mu)
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
-	s.wg.Add(2)
-	go c.readLoop()
-	go c.writeLoop()
+	s.wg.Add(1)
+	sess, ok := c.handshake()
+	if !ok {
+		c.closeAfterFinal()
+		c.s.wg.Done()
+		return
+	}
+	c.mu.Lock()
+	if !c.closed {
+		c.ping = time.AfterFunc(s.cfg.PingInterval, c.onPing)
+		c.cardTimer = time.AfterFunc(s.cfg.CardInterval, c.onCardTimer)
+	}
+	c.mu.Unlock()
+	if c.cards.Load() != nil {
+		c.wakeCards()
+	}
+	// The handler's goroutine ends here; the reader carries on alone.
+	go c.readLoop(sess)
 }
 
 // Shutdown stops accepting batches, lets every connection finish the batches
@@ -196,12 +214,30 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		s.mu.Lock()
+		conns := make([]*conn, 0, len(s.conns))
 		for c := range s.conns {
-			c.ws.Close()
+			conns = append(conns, c)
 		}
 		s.mu.Unlock()
+		for _, c := range conns {
+			c.abort()
+		}
 		return fmt.Errorf("syncserver: shutdown: %w", ctx.Err())
 	}
+}
+
+type itemKind uint8
+
+const (
+	itemMessage itemKind = iota // an encoded message
+	itemPing                    // a websocket ping
+	itemCards                   // look for card data to send
+	itemFinal                   // the final Error (if any), a close frame, then close
+)
+
+type outItem struct {
+	kind itemKind
+	data []byte
 }
 
 type conn struct {
@@ -210,28 +246,200 @@ type conn struct {
 	terminalID string
 	logger     *slog.Logger
 
-	out   chan []byte   // encoded messages for the writer
-	slots chan struct{} // one token per batch in flight
+	mu        sync.Mutex
+	queue     []outItem  // what the writer must send, in order
+	writing   bool       // a writer goroutine is running
+	cardsDue  bool       // an itemCards is queued
+	inFlight  int        // batches submitted and not yet answered
+	slotFreed *sync.Cond // signalled when inFlight drops or the connection ends
+	draining  bool       // the server is shutting down
+	closing   bool       // the final item is queued; nothing more is sent
+	closed    bool       // the websocket is closed
+	final     *syncproto.Error
+	finalSent chan struct{} // closed once the final item is written (or abandoned)
 
-	final     atomic.Pointer[syncproto.Error] // sent by the writer before closing
-	done      chan struct{}                   // closed when the connection ends
-	doneOnce  sync.Once
-	drain     chan struct{} // closed when the server is shutting down
-	drainOnce sync.Once
-
-	cards    atomic.Pointer[downlink.Stream] // set once welcomed, version >= 2
-	cardWake chan struct{}                   // the writer should look for card data
+	ping      *time.Timer
+	cardTimer *time.Timer
+	cards     atomic.Pointer[downlink.Stream] // set once welcomed, version >= 2
 }
 
-func (c *conn) wakeCards() {
-	select {
-	case c.cardWake <- struct{}{}:
-	default:
+// enqueue hands an item to the writer, starting one if none runs. Items
+// queued once the connection is closing are dropped, but for the final one.
+func (c *conn) enqueue(it outItem) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.enqueueLocked(it)
+}
+
+func (c *conn) enqueueLocked(it outItem) {
+	if c.closed || (c.closing && it.kind != itemFinal) {
+		return
+	}
+	if it.kind == itemCards {
+		if c.cardsDue {
+			return
+		}
+		c.cardsDue = true
+	}
+	c.queue = append(c.queue, it)
+	if !c.writing {
+		c.writing = true
+		c.s.wg.Add(1)
+		go c.writeLoop()
 	}
 }
 
+// writeLoop sends queued items and exits when the queue is empty.
+func (c *conn) writeLoop() {
+	defer c.s.wg.Done()
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 || c.closed {
+			c.writing = false
+			c.queue = nil
+			c.mu.Unlock()
+			return
+		}
+		it := c.queue[0]
+		c.queue[0] = outItem{}
+		c.queue = c.queue[1:]
+		if it.kind == itemCards {
+			c.cardsDue = false
+		}
+		final := c.final
+		c.mu.Unlock()
+
+		ok := true
+		switch it.kind {
+		case itemMessage:
+			ok = c.write(it.data)
+		case itemPing:
+			ok = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.s.cfg.WriteTimeout)) == nil
+		case itemCards:
+			ok = c.pushCards()
+		case itemFinal:
+			closeCode := websocket.CloseNormalClosure
+			if final != nil {
+				if data, err := syncproto.Encode(final); err == nil {
+					c.write(data)
+				}
+				closeCode = websocket.ClosePolicyViolation
+				if final.Code == syncproto.ErrorCodeShutdown {
+					closeCode = websocket.CloseServiceRestart
+				}
+			}
+			c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeCode, ""),
+				time.Now().Add(c.s.cfg.WriteTimeout))
+			close(c.finalSent)
+			ok = false // nothing is written after the final item
+		}
+		if !ok {
+			c.abort()
+		}
+	}
+}
+
+func (c *conn) write(data []byte) bool {
+	if err := c.ws.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout)); err != nil {
+		return false
+	}
+	return c.ws.WriteMessage(websocket.BinaryMessage, data) == nil
+}
+
+// send queues a message for the writer.
+func (c *conn) send(m syncproto.Message) {
+	data, err := syncproto.Encode(m)
+	if err != nil {
+		c.logger.Error("sync_encode_failed", logErr, err)
+		c.fail(syncproto.ErrorCodeInternal, "server failed to encode %s", m.MsgType())
+		return
+	}
+	c.enqueue(outItem{kind: itemMessage, data: data})
+}
+
+// fail ends the connection with an Error message to the peer: what is
+// already queued is sent first, then the Error, then a close frame.
+func (c *conn) fail(code syncproto.ErrorCode, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if code != syncproto.ErrorCodeShutdown {
+		c.logger.Warn("sync_session_error", logCode, code.String(), logErr, msg)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.failLocked(&syncproto.Error{Code: code, Message: msg})
+}
+
+func (c *conn) failLocked(e *syncproto.Error) {
+	if c.closing || c.closed {
+		return
+	}
+	c.final = e
+	c.enqueueLocked(outItem{kind: itemFinal})
+	c.closing = true
+	c.slotFreed.Broadcast()
+}
+
+// closeAfterFinal waits (bounded) for the final item to be written, then
+// closes the connection.
+func (c *conn) closeAfterFinal() {
+	c.mu.Lock()
+	closing := c.closing
+	c.mu.Unlock()
+	if closing {
+		select {
+		case <-c.finalSent:
+		case <-time.After(c.s.cfg.WriteTimeout):
+		}
+	}
+	c.abort()
+}
+
+// abort closes the websocket at once and forgets the connection.
+func (c *conn) abort() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed, c.closing = true, true
+	c.slotFreed.Broadcast()
+	if c.ping != nil {
+		c.ping.Stop()
+	}
+	if c.cardTimer != nil {
+		c.cardTimer.Stop()
+	}
+	c.mu.Unlock()
+	c.ws.Close()
+	c.s.mu.Lock()
+	delete(c.s.conns, c)
+	c.s.mu.Unlock()
+}
+
+func (c *conn) onPing() {
+	c.enqueue(outItem{kind: itemPing})
+	c.mu.Lock()
+	if !c.closed {
+		c.ping.Reset(c.s.cfg.PingInterval)
+	}
+	c.mu.Unlock()
+}
+
+func (c *conn) onCardTimer() {
+	if st := c.cards.Load(); st != nil && st.Pending() {
+		c.wakeCards()
+	}
+	c.mu.Lock()
+	if !c.closed {
+		c.cardTimer.Reset(c.s.cfg.CardInterval)
+	}
+	c.mu.Unlock()
+}
+
+func (c *conn) wakeCards() { c.enqueue(outItem{kind: itemCards}) }
+
 // pushCards sends the next card update if there is one. It runs on the
-// writer goroutine, the connection's only writer.
+// writer goroutine.
 func (c *conn) pushCards() bool {
 	st := c.cards.Load()
 	if st == nil || !st.Pending() {
@@ -255,29 +463,20 @@ func (c *conn) pushCards() bool {
 	return c.write(data)
 }
 
-func (c *conn) finish() {
-	c.doneOnce.Do(func() { close(c.done) })
-}
-
+// startDrain begins a graceful end: no new batches are taken, and once the
+// batches in flight are answered the terminal is told to reconnect.
 func (c *conn) startDrain() {
-	c.drainOnce.Do(func() { close(c.drain) })
-}
-
-// fail ends the connection with an Error message to the peer.
-func (c *conn) fail(code syncproto.ErrorCode, format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	c.logger.Warn("sync_session_error", logCode, code.String(), logErr, msg)
-	c.final.CompareAndSwap(nil, &syncproto.Error{Code: code, Message: msg})
-	c.finish()
-}
-
-func (c *conn) readLoop() {
-	defer c.s.wg.Done()
-	defer c.finish()
-	sess, ok := c.handshake()
-	if !ok {
-		return
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.draining = true
+	if c.inFlight == 0 {
+		c.failLocked(&syncproto.Error{Code: syncproto.ErrorCodeShutdown, Message: "server shutting down; reconnect"})
 	}
+}
+
+func (c *conn) readLoop(sess *ingest.Session) {
+	defer c.s.wg.Done()
+	defer c.closeAfterFinal()
 	c.ws.SetPongHandler(func(string) error {
 		return c.ws.SetReadDeadline(time.Now().Add(c.s.cfg.PongWait))
 	})
@@ -345,6 +544,8 @@ func (c *conn) read() (syncproto.Message, bool) {
 	return m, true
 }
 
+// handshake reads the Hello and answers with a Welcome, writing directly:
+// no writer goroutine exists yet.
 func (c *conn) handshake() (*ingest.Session, bool) {
 	if err := c.ws.SetReadDeadline(time.Now().Add(c.s.cfg.HelloTimeout)); err != nil {
 		return nil, false
@@ -401,151 +602,56 @@ func (c *conn) handshake() (*ingest.Session, bool) {
 			c.logger.Error("sync_cards_failed", logErr, err)
 		} else if site != 0 {
 			c.cards.Store(feed.NewStream(c.terminalID, site, hello.CardCursor, cacheSite))
-			c.wakeCards()
 		}
 	}
 	return sess, true
 }
 
-// submit hands a batch to the committer once a slot is free. Its Ack is sent
-// by the committer's callback after the commit.
-// While the server drains, new batches are dropped unacknowledged (the
-// terminal sends them again after reconnecting) and the reader keeps reading
-// until the batches in flight are answered.
+// submit hands a batch to the committer once a slot is free; the Ack is
+// queued by the committer's callback after the commit. While the server
+// drains, new batches are dropped unacknowledged (the terminal sends them
+// again after reconnecting) and the reader keeps reading.
 func (c *conn) submit(sess *ingest.Session, b *syncproto.Batch, received time.Time) bool {
-	select {
-	case <-c.drain:
-		return true
-	default:
+	c.mu.Lock()
+	for c.inFlight >= c.s.cfg.MaxInFlight && !c.closing && !c.draining {
+		c.slotFreed.Wait()
 	}
-	select {
-	case c.slots <- struct{}{}:
-	case <-c.done:
+	switch {
+	case c.closing:
+		c.mu.Unlock()
 		return false
-	case <-c.drain:
+	case c.draining:
+		c.mu.Unlock()
 		return true
 	}
+	c.inFlight++
+	c.mu.Unlock()
 	sub := &ingest.Submission{Session: sess, Batch: b, Received: received}
 	err := c.s.cfg.Committer.Submit(context.Background(), sub, func(ack *syncproto.Ack, err error) {
-		defer func() { <-c.slots }()
 		if err != nil {
+			c.release()
 			c.fail(syncproto.ErrorCodeInternal, "batch not stored; it will be retried")
 			return
 		}
 		c.send(ack)
+		c.release()
 	})
 	if err != nil {
-		<-c.slots
+		c.release()
 		c.fail(syncproto.ErrorCodeShutdown, "server shutting down; reconnect")
 		return false
 	}
 	return true
 }
 
-// send queues a message for the writer. The queue has room for every batch
-// in flight plus the Welcome, so it never blocks.
-func (c *conn) send(m syncproto.Message) {
-	data, err := syncproto.Encode(m)
-	if err != nil {
-		c.logger.Error("sync_encode_failed", logErr, err)
-		c.fail(syncproto.ErrorCodeInternal, "server failed to encode %s", m.MsgType())
-		return
+// release frees a batch slot; the last answer of a draining connection
+// tells the terminal to reconnect.
+func (c *conn) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.inFlight--
+	c.slotFreed.Broadcast()
+	if c.draining && c.inFlight == 0 {
+		c.failLocked(&syncproto.Error{Code: syncproto.ErrorCodeShutdown, Message: "server shutting down; reconnect"})
 	}
-	select {
-	case c.out <- data:
-	default:
-		c.fail(syncproto.ErrorCodeInternal, "server send queue full")
-	}
-}
-
-func (c *conn) writeLoop() {
-	defer c.s.wg.Done()
-	defer func() {
-		c.s.mu.Lock()
-		delete(c.s.conns, c)
-		c.s.mu.Unlock()
-		c.ws.Close()
-	}()
-	ping := time.NewTicker(c.s.cfg.PingInterval)
-	defer ping.Stop()
-	cardTick := time.NewTicker(c.s.cfg.CardInterval)
-	defer cardTick.Stop()
-	drain := c.drain
-	for {
-		select {
-		case <-c.cardWake:
-			if !c.pushCards() {
-				c.finish()
-				return
-			}
-		case <-cardTick.C:
-			if !c.pushCards() {
-				c.finish()
-				return
-			}
-		case data := <-c.out:
-			if !c.write(data) {
-				c.finish()
-				return
-			}
-		case <-ping.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.s.cfg.WriteTimeout)); err != nil {
-				c.finish()
-				return
-			}
-		case <-drain:
-			drain = nil
-			go c.waitIdle()
-		case <-c.done:
-			c.flush()
-			return
-		}
-	}
-}
-
-// waitIdle ends a draining connection once no batch is in flight.
-func (c *conn) waitIdle() {
-	for range cap(c.slots) {
-		select {
-		case c.slots <- struct{}{}:
-		case <-c.done:
-			return
-		}
-	}
-	c.fail(syncproto.ErrorCodeShutdown, "server shutting down; reconnect")
-}
-
-// flush writes what is queued (Acks of committed batches), then the final
-// Error if there is one, then a close frame.
-func (c *conn) flush() {
-	for {
-		select {
-		case data := <-c.out:
-			if !c.write(data) {
-				return
-			}
-			continue
-		default:
-		}
-		break
-	}
-	closeCode := websocket.CloseNormalClosure
-	if e := c.final.Load(); e != nil {
-		if data, err := syncproto.Encode(e); err == nil {
-			c.write(data)
-		}
-		closeCode = websocket.ClosePolicyViolation
-		if e.Code == syncproto.ErrorCodeShutdown {
-			closeCode = websocket.CloseServiceRestart
-		}
-	}
-	c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeCode, ""),
-		time.Now().Add(c.s.cfg.WriteTimeout))
-}
-
-func (c *conn) write(data []byte) bool {
-	if err := c.ws.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout)); err != nil {
-		return false
-	}
-	return c.ws.WriteMessage(websocket.BinaryMessage, data) == nil
 }
