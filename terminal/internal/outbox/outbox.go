@@ -72,6 +72,8 @@ var (
 	// its contents contradict it, and by reads that meet an undecodable
 	// record. The file is left as it is for a person to look at.
 	ErrCorrupt = errors.New("outbox file corrupt")
+	// ErrAckBeyondLast is returned by Ack for a cursor beyond LastSeq.
+	ErrAckBeyondLast = errors.New("acknowledged sequence beyond the last one made")
 )
 
 // Options configures Open. The zero value is usable.
@@ -108,7 +110,7 @@ type Stats struct {
 type Outbox struct {
 	db         *bolt.DB
 	path       string
-	epoch      int64
+	epoch      atomic.Int64 // changes only by Rebase
 	maxPending uint64
 	log        *slog.Logger
 	enc        cbor.EncMode
@@ -194,13 +196,15 @@ func Open(path string, opts Options) (*Outbox, error) {
 	o.db = db
 	if err := db.View(func(tx *bolt.Tx) error {
 		var err error
-		o.epoch, o.st, err = o.load(tx)
+		var epoch int64
+		epoch, o.st, err = o.load(tx)
+		o.epoch.Store(epoch)
 		return err
 	}); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("outbox: open %s: %w", path, err)
 	}
-	o.log.Info("outbox_opened", logPath, path, logEpoch, o.epoch,
+	o.log.Info("outbox_opened", logPath, path, logEpoch, o.epoch.Load(),
 		logLastSeq, o.st.LastSeq, logAckedThrough, o.st.AckedThrough, logDepth, o.st.Depth)
 
 	go o.commitLoop()
@@ -378,7 +382,7 @@ func (o *Outbox) load(tx *bolt.Tx) (int64, Stats, error) {
 
 // Epoch returns the store epoch: with the terminal id and a tap's Seq, it
 // names the tap forever.
-func (o *Outbox) Epoch() int64 { return o.epoch }
+func (o *Outbox) Epoch() int64 { return o.epoch.Load() }
 
 // Path returns the file the outbox lives in.
 func (o *Outbox) Path() string { return o.path }
@@ -616,9 +620,10 @@ func (o *Outbox) Pending(after uint64, max int) ([]syncproto.Tap, error) {
 // Ack deletes every tap with Seq <= through, in one transaction, and records
 // through as the acknowledged cursor. It returns the number of taps deleted.
 // Acknowledging a cursor at or below the current one does nothing. A cursor
-// beyond LastSeq cannot come from an honest server for this epoch; it is
-// logged and clamped to LastSeq so that taps appended later are never
-// counted as acknowledged.
+// beyond LastSeq is refused with ErrAckBeyondLast and deletes nothing: the
+// server holds sequences this outbox never made, so this outbox is an older
+// copy of itself (restored from a backup, say) and its pending taps were
+// never sent; see Rebase.
 func (o *Outbox) Ack(through uint64) (int, error) {
 	o.wmu.Lock()
 	defer o.wmu.Unlock()
@@ -630,11 +635,8 @@ func (o *Outbox) Ack(through uint64) (int, error) {
 		return 0, nil
 	}
 	if through > st.LastSeq {
-		o.log.Warn("outbox_ack_beyond_last_seq", logThrough, through, logLastSeq, st.LastSeq, logEpoch, o.epoch)
-		through = st.LastSeq
-		if through <= st.AckedThrough {
-			return 0, nil
-		}
+		o.log.Error("outbox_ack_beyond_last_seq", logThrough, through, logLastSeq, st.LastSeq, logEpoch, o.epoch.Load())
+		return 0, fmt.Errorf("outbox: ack through %d: %w (last seq %d)", through, ErrAckBeyondLast, st.LastSeq)
 	}
 
 	var deleted uint64
@@ -702,4 +704,82 @@ func u64(v uint64) []byte {
 	b := make([]byte, 8)
 	binary.BigEndian.PutUint64(b, v)
 	return b
+}
+
+// Rebase moves every unacknowledged tap into a new epoch, numbered from 1
+// in the order they were made, in one transaction, and returns the new epoch
+// and the number of taps moved. The uplink calls it when the server already
+// holds sequences of this epoch beyond LastSeq: the file is an older copy of
+// itself, and its pending taps would otherwise collide with identities the
+// server holds with other content. Their old identities were never
+// acknowledged, so nothing the server holds changes meaning. A new epoch is
+// what a replaced outbox gets anyway (design invariant 3).
+func (o *Outbox) Rebase() (int64, int, error) {
+	o.wmu.Lock()
+	defer o.wmu.Unlock()
+	if o.closed.Load() {
+		return 0, 0, fmt.Errorf("outbox: rebase: %w", ErrClosed)
+	}
+	epoch, err := newEpoch()
+	if err != nil {
+		return 0, 0, fmt.Errorf("outbox: rebase: %w", err)
+	}
+	var moved uint64
+	var oldest int64
+	err = o.db.Update(func(tx *bolt.Tx) error {
+		moved, oldest = 0, 0
+		old := tx.Bucket(bucketTaps)
+		var taps []syncproto.Tap
+		if err := old.ForEach(func(k, v []byte) error {
+			t, err := o.decode(binary.BigEndian.Uint64(k), v)
+			if err != nil {
+				return err
+			}
+			taps = append(taps, t)
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := tx.DeleteBucket(bucketTaps); err != nil {
+			return err
+		}
+		b, err := tx.CreateBucket(bucketTaps)
+		if err != nil {
+			return err
+		}
+		for i := range taps {
+			t := taps[i]
+			t.Seq = uint64(i + 1)
+			rec, err := o.encode(&t)
+			if err != nil {
+				return err
+			}
+			if err := b.Put(u64(t.Seq), rec); err != nil {
+				return err
+			}
+			if i == 0 {
+				oldest = t.Clock.WallMicros
+			}
+		}
+		moved = uint64(len(taps))
+		meta := tx.Bucket(bucketMeta)
+		for _, kv := range []struct {
+			k []byte
+			v uint64
+		}{{keyEpoch, uint64(epoch)}, {keyLastSeq, moved}, {keyAckedThrough, 0}} {
+			if err := meta.Put(kv.k, u64(kv.v)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("outbox: rebase: %w", err)
+	}
+	prev := o.epoch.Swap(epoch)
+	o.smu.Lock()
+	o.st.LastSeq, o.st.AckedThrough, o.st.Depth, o.st.OldestWallMicros = moved, 0, moved, oldest
+	o.smu.Unlock()
+	o.log.Error("outbox_rebased", "old_epoch", prev, logEpoch, epoch, logDepth, moved)
+	return epoch, int(moved), nil
 }

@@ -267,28 +267,62 @@ func TestAck(t *testing.T) {
 		deleted   int
 		wantAcked uint64
 	}{
-		{0, 0, 0},    // nothing acknowledged yet
-		{3, 3, 3},    // partial
-		{3, 0, 3},    // repeated: idempotent
-		{2, 0, 3},    // an older, overtaken Ack
-		{7, 4, 7},    // further
-		{100, 3, 10}, // beyond LastSeq: clamped
-		{100, 0, 10}, // and again
+		{0, 0, 0},   // nothing acknowledged yet
+		{3, 3, 3},   // partial
+		{3, 0, 3},   // repeated: idempotent
+		{2, 0, 3},   // an older, overtaken Ack
+		{7, 4, 7},   // further
+		{10, 3, 10}, // everything
 	} {
 		mustAck(t, o, step.through, step.deleted)
 		if st := o.Stats(); st.AckedThrough != step.wantAcked || st.Depth != 10-step.wantAcked {
 			t.Fatalf("Stats() after Ack(%d) = %+v, want AckedThrough %d", step.through, st, step.wantAcked)
 		}
 	}
-	// The clamped Ack did not cover taps appended after it.
+	// An Ack beyond LastSeq deletes nothing and says so: taps appended
+	// later were never sent, whatever the server claims.
 	got := mustAppend(t, o, mkTap(11))
-	if diff := cmp.Diff([]syncproto.Tap{withSeq(mkTap(11), 11)}, got); diff != "" {
-		t.Fatalf("Append after Ack(100) mismatch (-want +got):\n%s", diff)
+	if n, err := o.Ack(100); !errors.Is(err, ErrAckBeyondLast) || n != 0 {
+		t.Fatalf("Ack(100) = %d, %v; want 0, ErrAckBeyondLast", n, err)
 	}
 	if diff := cmp.Diff(got, mustPending(t, o, 0, 10)); diff != "" {
 		t.Fatalf("Pending after Ack(100) mismatch (-want +got):\n%s", diff)
 	}
 	checkDB(t, o)
+}
+
+// TestRebase: an outbox restored from an older copy moves its pending taps
+// to a new epoch, in order, from sequence 1, durably.
+func TestRebase(t *testing.T) {
+	path := tempPath(t)
+	o := openTest(t, path, Options{})
+	for i := 1; i <= 8; i++ {
+		mustAppend(t, o, mkTap(i))
+	}
+	mustAck(t, o, 5, 5)
+	oldEpoch := o.Epoch()
+	epoch, n, err := o.Rebase()
+	if err != nil || n != 3 || epoch == oldEpoch || o.Epoch() != epoch {
+		t.Fatalf("Rebase = %d, %d, %v (old epoch %d)", epoch, n, err, oldEpoch)
+	}
+	want := []syncproto.Tap{withSeq(mkTap(6), 1), withSeq(mkTap(7), 2), withSeq(mkTap(8), 3)}
+	if diff := cmp.Diff(want, mustPending(t, o, 0, 10)); diff != "" {
+		t.Fatalf("Pending after Rebase (-want +got):\n%s", diff)
+	}
+	if st := o.Stats(); st.LastSeq != 3 || st.AckedThrough != 0 || st.Depth != 3 {
+		t.Fatalf("Stats after Rebase = %+v", st)
+	}
+	if got := mustAppend(t, o, mkTap(9)); got[0].Seq != 4 {
+		t.Fatalf("next Append got seq %d, want 4", got[0].Seq)
+	}
+	checkDB(t, o)
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+	re := openTest(t, path, Options{})
+	if re.Epoch() != epoch || re.Stats().Depth != 4 {
+		t.Fatalf("reopened: epoch %d depth %d, want %d and 4", re.Epoch(), re.Stats().Depth, epoch)
+	}
 }
 
 func TestAckLargeRange(t *testing.T) {
