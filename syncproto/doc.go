@@ -76,6 +76,9 @@
 //	7    CardCursor       uint64  version >= 2: cursor of the last CardUpdate
 //	                              applied, 0 for an empty card cache;
 //	                              omitted when 0
+//	8    OutboxAcked      uint64  version >= 2: highest Seq of this epoch the
+//	                              outbox had acknowledged and dropped;
+//	                              omitted when 0
 //
 // Clock is one reading of a terminal's clocks, taken at one moment:
 //
@@ -178,6 +181,14 @@
 //     message other than Hello, a second Hello, or a message the receiving
 //     side never accepts (a Batch sent to a terminal, say) is answered with
 //     ErrorCodeUnexpected.
+//
+//     A server whose cursor is below Hello.OutboxAcked has lost taps it
+//     acknowledged (a database restored from a backup): it records the gap
+//     as an alarm and answers with Welcome.AckedThrough = OutboxAcked. A
+//     Welcome.AckedThrough above the outbox's last Seq means the outbox is
+//     an older copy of itself: the terminal moves its pending taps to a new
+//     store epoch and reconnects, so they never collide with identities the
+//     server already holds.
 //
 //  2. The terminal drops from its outbox every tap of this epoch with
 //     Seq <= Welcome.AckedThrough and uploads the rest, in Seq order from

@@ -42,6 +42,7 @@ var golden = []struct {
 		Clock:           Clock{WallMicros: 1795241523123456, BootID: bootID, MonoNanos: 7384512000000},
 		OutboxDepth:     2,
 		CardCursor:      1180,
+		OutboxAcked:     40,
 	}},
 	{"welcome", &Welcome{
 		ProtocolVersion:   1,

@@ -73,6 +73,12 @@ type Hello struct {
 	// CardCursor is the cursor of the last CardUpdate the terminal applied
 	// and acknowledged, 0 when its card cache is empty (since version 2).
 	CardCursor uint64 `cbor:"7,keyasint,omitempty"`
+	// OutboxAcked is the highest sequence of this epoch the terminal has
+	// had acknowledged and dropped (since version 2). A server holding less
+	// has lost acknowledged taps (restored from a backup): it records the
+	// gap as an alarm and resumes after it, since the terminal no longer has
+	// those taps to send.
+	OutboxAcked uint64 `cbor:"8,keyasint,omitempty"`
 }
 
 // Clock is one reading of a terminal's clocks, taken at the same moment.

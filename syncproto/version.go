@@ -10,7 +10,7 @@ package syncproto
 //
 //	1 (2026-11-21): Hello, Welcome, Batch, Ack, Status, Error.
 //	2 (2026-11-21): card data downlink: CardUpdate (7), CardAck (8) and
-//	                Hello.CardCursor (key 7). Servers send CardUpdates only
+//	                Hello.CardCursor (key 7); Hello.OutboxAcked (key 8). Servers send CardUpdates only
 //	                when both peers speak 2; a version 1 terminal works as
 //	                before, answering from no card data.
 const ProtocolVersion = 2

@@ -76,29 +76,46 @@ func (t *Terminals) Revoke(ctx context.Context, terminalID string) (int64, error
 }
 
 // Authenticate checks a "<terminal-id>.<secret>" credential and returns the
-// terminal id it belongs to, or ErrUnauthorized.
-func (t *Terminals) Authenticate(ctx context.Context, credential string) (string, error) {
+// terminal id it belongs to and the credential's id (for Active), or
+// ErrUnauthorized.
+func (t *Terminals) Authenticate(ctx context.Context, credential string) (string, int64, error) {
 	id, secret, ok := strings.Cut(credential, ".")
 	if !ok || !ValidTerminalID(id) || secret == "" || len(secret) > 128 {
-		return "", ErrUnauthorized
+		return "", 0, ErrUnauthorized
 	}
 	sum := sha256.Sum256([]byte(secret))
 	var stored []byte
+	var credID int64
 	err := t.pool.QueryRow(ctx, `
-		SELECT secret_sha256 FROM terminal_credentials
-		WHERE secret_sha256 = $1 AND terminal_id = $2 AND revoked_at IS NULL`, sum[:], id).Scan(&stored)
+		SELECT credential_id, secret_sha256 FROM terminal_credentials
+		WHERE secret_sha256 = $1 AND terminal_id = $2 AND revoked_at IS NULL`, sum[:], id).Scan(&credID, &stored)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", ErrUnauthorized
+		return "", 0, ErrUnauthorized
 	}
 	if err != nil {
-		return "", fmt.Errorf("auth: authenticate terminal: %w", err)
+		return "", 0, fmt.Errorf("auth: authenticate terminal: %w", err)
 	}
 	// The lookup is by hash already; compare anyway so a future change of the
 	// query cannot quietly turn this into a prefix or partial match.
 	if subtle.ConstantTimeCompare(stored, sum[:]) != 1 {
-		return "", ErrUnauthorized
+		return "", 0, ErrUnauthorized
 	}
-	return id, nil
+	return id, credID, nil
+}
+
+// Active reports whether a credential is still valid: a connected terminal
+// whose credential was revoked is disconnected at the next check.
+func (t *Terminals) Active(ctx context.Context, credentialID int64) (bool, error) {
+	var active bool
+	err := t.pool.QueryRow(ctx, `
+		SELECT revoked_at IS NULL FROM terminal_credentials WHERE credential_id = $1`, credentialID).Scan(&active)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("auth: check credential: %w", err)
+	}
+	return active, nil
 }
 
 // BearerToken extracts the credential from an "Authorization: Bearer X"

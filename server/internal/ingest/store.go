@@ -46,7 +46,10 @@ type Submission struct {
 
 // OpenSession records that a terminal connected and returns the cursor it
 // resumes from: the highest sequence held contiguously for its epoch.
-func (s *Store) OpenSession(ctx context.Context, sess *Session, agentVersion string) (uint64, error) {
+// outboxAcked is the highest sequence the terminal had acknowledged and
+// dropped; a cursor below it means acknowledged taps were lost here, which
+// is recorded in tap_gaps as an alarm, and the cursor moves past the gap.
+func (s *Store) OpenSession(ctx context.Context, sess *Session, agentVersion string, outboxAcked uint64) (uint64, error) {
 	var acked int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `
@@ -54,20 +57,55 @@ func (s *Store) OpenSession(ctx context.Context, sess *Session, agentVersion str
 			WHERE terminal_id = $1`, sess.TerminalID, agentVersion, sess.ClockOffset().Microseconds()); err != nil {
 			return err
 		}
-		err := tx.QueryRow(ctx, `
-			SELECT acked_through FROM ingest_cursors WHERE terminal_id = $1 AND store_epoch = $2`,
-			sess.TerminalID, sess.StoreEpoch).Scan(&acked)
-		if errors.Is(err, pgx.ErrNoRows) {
-			acked = 0
+		if outboxAcked == 0 {
+			err := tx.QueryRow(ctx, `
+				SELECT acked_through FROM ingest_cursors WHERE terminal_id = $1 AND store_epoch = $2`,
+				sess.TerminalID, sess.StoreEpoch).Scan(&acked)
+			if errors.Is(err, pgx.ErrNoRows) {
+				acked = 0
+				return nil
+			}
+			return err
+		}
+		cursors, err := lockCursors(ctx, tx, []key{{sess.TerminalID, sess.StoreEpoch}})
+		if err != nil {
+			return err
+		}
+		c := cursors[key{sess.TerminalID, sess.StoreEpoch}]
+		if outboxAcked > MaxSeq || c.acked >= outboxAcked {
+			acked = int64(c.acked)
 			return nil
 		}
-		return err
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO tap_gaps (terminal_id, store_epoch, seq_from, seq_to) VALUES ($1, $2, $3, $4)`,
+			sess.TerminalID, sess.StoreEpoch, int64(c.acked+1), int64(outboxAcked)); err != nil {
+			return err
+		}
+		s.logger.Error("tap_gap_detected", logTerminal, sess.TerminalID, logEpoch, sess.StoreEpoch,
+			"seq_from", c.acked+1, "seq_to", outboxAcked)
+		c.acked = outboxAcked
+		c.maxSeen = max(c.maxSeen, outboxAcked)
+		// Taps held above the gap may now be contiguous.
+		if c.maxSeen > c.acked {
+			if c.acked, err = scanContiguous(ctx, tx, key{sess.TerminalID, sess.StoreEpoch}, c.acked, c.maxSeen); err != nil {
+				return err
+			}
+		}
+		k := key{sess.TerminalID, sess.StoreEpoch}
+		if err := saveCursors(ctx, tx, []key{k}, map[key]cursor{k: c}); err != nil {
+			return err
+		}
+		acked = int64(c.acked)
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("ingest: open session: %w", err)
 	}
 	return uint64(acked), nil
 }
+
+// MaxSeq is the highest sequence the server stores (syncproto.MaxSeq).
+const MaxSeq = syncproto.MaxSeq
 
 // RecordStatus keeps a terminal's latest Status report.
 func (s *Store) RecordStatus(ctx context.Context, sess *Session, st *syncproto.Status, received time.Time) error {

@@ -110,7 +110,7 @@ func TestApplyStoresEachTapOnce(t *testing.T) {
 	if n := count(t, pool, `SELECT count(*) FROM taps`); n != 10 {
 		t.Errorf("taps = %d, want 10", n)
 	}
-	acked, err := s.OpenSession(context.Background(), sess, "test")
+	acked, err := s.OpenSession(context.Background(), sess, "test", 0)
 	if err != nil || acked != 10 {
 		t.Errorf("OpenSession = %d, %v, want 10, nil", acked, err)
 	}
@@ -274,7 +274,7 @@ func TestApplyReplayProperty(t *testing.T) {
 			t.Fatalf("round %d stored different taps (-round 0 +this round):\n%s", round, diff)
 		}
 		for _, st := range streams {
-			acked, err := s.OpenSession(context.Background(), st.sess, "test")
+			acked, err := s.OpenSession(context.Background(), st.sess, "test", 0)
 			if err != nil || acked != uint64(len(st.taps)) {
 				t.Fatalf("round %d: cursor of %s/%d = %d, %v; want %d", round, st.sess.TerminalID, st.sess.StoreEpoch, acked, err, len(st.taps))
 			}
@@ -316,5 +316,37 @@ func TestApplyConcurrentWritersOfOneTerminal(t *testing.T) {
 	}
 	if n := count(t, pool, `SELECT count(*) FROM taps WHERE terminal_id = 'T1'`); n != 200 {
 		t.Errorf("T1 taps = %d, want 200", n)
+	}
+}
+
+// TestOpenSessionRecordsLostTaps: a server restored behind a terminal (it
+// acknowledged taps it no longer holds) records the gap as an alarm and
+// resumes after it, instead of waiting forever for taps the terminal has
+// dropped.
+func TestOpenSessionRecordsLostTaps(t *testing.T) {
+	pool := pgtest.New(t)
+	s := NewStore(pool, nil)
+	sess := session("T1", 7)
+	apply(t, s, sub(sess, 1, makeTaps("T1", 1, 10)))
+	// Taps 21..25 arrived out of order before the restore; 11..20 are lost.
+	apply(t, s, sub(sess, 2, makeTaps("T1", 21, 25)))
+	acked, err := s.OpenSession(context.Background(), sess, "test", 20)
+	if err != nil || acked != 25 {
+		t.Fatalf("OpenSession = %d, %v; want 25 (gap 11..20 declared, 21..25 held)", acked, err)
+	}
+	var from, to int64
+	if err := pool.QueryRow(context.Background(), `SELECT seq_from, seq_to FROM tap_gaps`).Scan(&from, &to); err != nil || from != 11 || to != 20 {
+		t.Errorf("gap = %d..%d, %v; want 11..20", from, to, err)
+	}
+	// Said again, nothing more is recorded.
+	if acked, _ := s.OpenSession(context.Background(), sess, "test", 20); acked != 25 {
+		t.Errorf("second OpenSession = %d", acked)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM tap_gaps`); n != 1 {
+		t.Errorf("gaps = %d, want 1", n)
+	}
+	// The next batch is acknowledged normally.
+	if acks := apply(t, s, sub(sess, 3, makeTaps("T1", 26, 27))); acks[0].AckedThrough != 27 {
+		t.Errorf("next Ack = %+v", acks[0])
 	}
 }

@@ -46,6 +46,9 @@ const (
 	DefaultMaxInFlight  = 8
 	DefaultMaxBatchTaps = 2048
 	DefaultCardInterval = 2 * time.Second
+	// DefaultCredentialRecheck bounds how long a revoked terminal stays
+	// connected.
+	DefaultCredentialRecheck = time.Minute
 	// readBufferSize is small on purpose: idle connections dominate memory,
 	// and gorilla reads larger messages straight through it.
 	readBufferSize  = 512
@@ -79,6 +82,9 @@ type Config struct {
 	// CardInterval is how often an idle connection checks for card data
 	// to send (default DefaultCardInterval).
 	CardInterval time.Duration
+	// CredentialRecheck is how often a connection checks that its
+	// credential was not revoked (default DefaultCredentialRecheck).
+	CredentialRecheck time.Duration
 }
 
 // Server accepts terminal connections.
@@ -118,6 +124,9 @@ func New(cfg Config) *Server {
 	if cfg.CardInterval <= 0 {
 		cfg.CardInterval = DefaultCardInterval
 	}
+	if cfg.CredentialRecheck <= 0 {
+		cfg.CredentialRecheck = DefaultCredentialRecheck
+	}
 	return &Server{
 		cfg: cfg,
 		upgrader: websocket.Upgrader{
@@ -149,7 +158,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unauthorized: missing bearer credential", http.StatusUnauthorized)
 		return
 	}
-	terminalID, err := s.cfg.Terminals.Authenticate(r.Context(), token)
+	terminalID, credID, err := s.cfg.Terminals.Authenticate(r.Context(), token)
 	if errors.Is(err, auth.ErrUnauthorized) {
 		s.cfg.Logger.Warn("sync_auth_refused", logRemote, r.RemoteAddr)
 		http.Error(w, "unauthorized: credential unknown or revoked", http.StatusUnauthorized)
@@ -169,6 +178,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s:          s,
 		ws:         ws,
 		terminalID: terminalID,
+		credential: credID,
 		logger:     s.cfg.Logger.With(logTerminal, terminalID),
 		finalSent:  make(chan struct{}),
 	}
@@ -187,6 +197,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !c.closed {
 		c.ping = time.AfterFunc(s.cfg.PingInterval, c.onPing)
 		c.cardTimer = time.AfterFunc(s.cfg.CardInterval, c.onCardTimer)
+		c.recheck = time.AfterFunc(s.cfg.CredentialRecheck, c.onRecheck)
 	}
 	c.mu.Unlock()
 	if c.cards.Load() != nil {
@@ -244,6 +255,7 @@ type conn struct {
 	s          *Server
 	ws         *websocket.Conn
 	terminalID string
+	credential int64 // the credential this connection authenticated with
 	logger     *slog.Logger
 
 	mu        sync.Mutex
@@ -260,6 +272,7 @@ type conn struct {
 
 	ping      *time.Timer
 	cardTimer *time.Timer
+	recheck   *time.Timer
 	cards     atomic.Pointer[downlink.Stream] // set once welcomed, version >= 2
 }
 
@@ -409,6 +422,9 @@ func (c *conn) abort() {
 	if c.cardTimer != nil {
 		c.cardTimer.Stop()
 	}
+	if c.recheck != nil {
+		c.recheck.Stop()
+	}
 	c.mu.Unlock()
 	c.ws.Close()
 	c.s.mu.Lock()
@@ -437,6 +453,23 @@ func (c *conn) onCardTimer() {
 }
 
 func (c *conn) wakeCards() { c.enqueue(outItem{kind: itemCards}) }
+
+// onRecheck checks that the connection's credential was not revoked since
+// the terminal connected, and ends the session if it was.
+func (c *conn) onRecheck() {
+	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.WriteTimeout)
+	active, err := c.s.cfg.Terminals.Active(ctx, c.credential)
+	cancel()
+	if err == nil && !active {
+		c.fail(syncproto.ErrorCodeUnauthorized, "credential revoked")
+		return
+	}
+	c.mu.Lock()
+	if !c.closed {
+		c.recheck.Reset(c.s.cfg.CredentialRecheck)
+	}
+	c.mu.Unlock()
+}
 
 // pushCards sends the next card update if there is one. It runs on the
 // writer goroutine.
@@ -577,7 +610,7 @@ func (c *conn) handshake() (*ingest.Session, bool) {
 		TrustedSkew:   c.s.cfg.TrustedSkew,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.HelloTimeout)
-	acked, err := c.s.cfg.Store.OpenSession(ctx, sess, hello.AgentVersion)
+	acked, err := c.s.cfg.Store.OpenSession(ctx, sess, hello.AgentVersion, hello.OutboxAcked)
 	cancel()
 	if err != nil {
 		c.logger.Error("sync_open_session_failed", logErr, err)

@@ -38,7 +38,8 @@ func startServer(t *testing.T) *testServer {
 	terminals := auth.NewTerminals(pool)
 	feed := downlink.NewFeed(pool, nil)
 	go feed.Run(ctx)
-	s := New(Config{Terminals: terminals, Store: store, Committer: committer, Cards: feed, CardInterval: 50 * time.Millisecond})
+	s := New(Config{Terminals: terminals, Store: store, Committer: committer, Cards: feed, CardInterval: 50 * time.Millisecond,
+		CredentialRecheck: 100 * time.Millisecond})
 	hs := httptest.NewServer(s)
 	t.Cleanup(func() {
 		hs.Close()
@@ -381,4 +382,17 @@ func TestCardDownlink(t *testing.T) {
 	if a, ok := recv(t, ws).(*syncproto.Ack); !ok || a.AckedThrough != 3 {
 		t.Fatalf("Ack = %+v", a)
 	}
+}
+
+func TestRevokedCredentialEndsLiveSession(t *testing.T) {
+	ts := startServer(t)
+	ws, _ := session(t, ts, "T1")
+	if _, err := ts.terminals.Revoke(context.Background(), "T1"); err != nil {
+		t.Fatal(err)
+	}
+	e, ok := recv(t, ws).(*syncproto.Error)
+	if !ok || e.Code != syncproto.ErrorCodeUnauthorized {
+		t.Fatalf("got %v, want an Unauthorized error", e)
+	}
+	expectClosed(t, ws)
 }
