@@ -1,6 +1,6 @@
 // Command liggare-terminal is the kiosk agent: it records every card tap
-// durably in a local outbox and uploads the outbox to the server whenever
-// the network allows.
+// durably in a local outbox, answers it from a local card cache, and syncs
+// both with the server whenever the network allows.
 package main
 
 import (
@@ -12,10 +12,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
 	"github.com/liggare/liggare/terminal/internal/agent"
+	"github.com/liggare/liggare/terminal/internal/cardcache"
 	"github.com/liggare/liggare/terminal/internal/clock"
 	"github.com/liggare/liggare/terminal/internal/outbox"
 	"github.com/liggare/liggare/terminal/internal/tapsource"
@@ -40,6 +42,7 @@ func run() error {
 	flag.StringVar(&up.URL, "server", env("LIGGARE_SERVER", "ws://127.0.0.1:8080/v1/sync"), "server sync URL (env LIGGARE_SERVER)")
 	credFile := flag.String("credential-file", os.Getenv("LIGGARE_CREDENTIAL_FILE"), "file holding the terminal credential (env LIGGARE_CREDENTIAL_FILE; or LIGGARE_CREDENTIAL)")
 	outboxPath := flag.String("outbox", env("LIGGARE_OUTBOX", "/var/lib/liggare/outbox.db"), "outbox file (env LIGGARE_OUTBOX)")
+	cardsPath := flag.String("cards", os.Getenv("LIGGARE_CARDS"), "card cache file (env LIGGARE_CARDS; default cards.db next to the outbox, <name>.cards.db for an outbox <name>.<ext>)")
 	maxPending := flag.Int("max-pending", 0, "most unacknowledged taps kept before new taps are refused (default 500000)")
 	readerSpec := flag.String("reader", env("LIGGARE_READER", "sim"), "card reader: sim[:workers=N,interval=D] or feed:ADDR (env LIGGARE_READER)")
 	logFormat := flag.String("log-format", env("LIGGARE_LOG_FORMAT", "text"), "log format: text or json")
@@ -81,6 +84,15 @@ func run() error {
 		return err
 	}
 	defer ob.Close()
+	if *cardsPath == "" {
+		*cardsPath = defaultCardsPath(*outboxPath)
+	}
+	cards, err := cardcache.Open(*cardsPath, cardcache.Options{Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer cards.Close()
+	up.Cards = cards
 	link, err := uplink.New(up, ob, clk)
 	if err != nil {
 		return err
@@ -88,8 +100,9 @@ func run() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	logger.Info("terminal_starting", "store_epoch", ob.Epoch(), "outbox_depth", ob.Stats().Depth, "reader", *readerSpec)
-	a := &agent.Agent{Outbox: ob, Uplink: link, Reader: reader, Clock: clk, Logger: logger}
+	logger.Info("terminal_starting", "store_epoch", ob.Epoch(), "outbox_depth", ob.Stats().Depth, "reader", *readerSpec,
+		"card_cursor", cards.Cursor(), "cards", cards.Len())
+	a := &agent.Agent{Outbox: ob, Cards: cards, Uplink: link, Reader: reader, Clock: clk, Logger: logger}
 	return a.Run(ctx)
 }
 
@@ -118,6 +131,17 @@ func inspectOutbox(args []string) error {
 		"oldest_wall_micros": st.OldestWallMicros,
 		"full":               st.Full,
 	})
+}
+
+// defaultCardsPath names the card cache after the outbox, so that several
+// terminals sharing a directory (tests, a bench) never share a cache.
+func defaultCardsPath(outboxPath string) string {
+	dir, base := filepath.Split(outboxPath)
+	name := strings.TrimSuffix(base, filepath.Ext(base))
+	if name == "outbox" {
+		return filepath.Join(dir, "cards.db")
+	}
+	return filepath.Join(dir, name+".cards.db")
 }
 
 func credential(file string) (string, error) {

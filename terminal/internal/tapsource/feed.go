@@ -17,13 +17,19 @@ const MaxFeedLine = 256
 // "<card-id>" or "<card-id> <reader>", and each line is answered once the tap
 // is durable (or refused) with "ok <seq>" or "err <answer>". A client that
 // sees "ok" knows the tap was recorded, exactly as a worker who sees the
-// reader's green light.
+// reader's green light, whatever the kiosk said about the card.
+//
+// With Answers the recorded line also says what the kiosk showed,
+// "ok <seq> <answer>" (e.g. "ok 12 blocked_id06"). It is off by default
+// because clients written for "ok <seq>" parse the rest of the line as the
+// sequence.
 type Feed struct {
 	Addr string
+	// Answers adds the kiosk's answer to every "ok" line.
+	Answers bool
 
-	mu    sync.Mutex
-	ln    net.Listener
-	ready chan struct{}
+	mu sync.Mutex
+	ln net.Listener
 }
 
 // Listen opens the listener ahead of Run, so callers can learn the address.
@@ -83,9 +89,12 @@ func (f *Feed) serve(ctx context.Context, c net.Conn, h Handler) {
 		}
 		card, reader, _ := strings.Cut(line, " ")
 		fb := h(ctx, Read{CardID: card, Reader: strings.TrimSpace(reader)})
-		if fb.Recorded {
+		switch {
+		case fb.Recorded && f.Answers && fb.Answer != "":
+			fmt.Fprintf(w, "ok %d %s\n", fb.Seq, fb.Answer)
+		case fb.Recorded:
 			fmt.Fprintf(w, "ok %d\n", fb.Seq)
-		} else {
+		default:
 			fmt.Fprintf(w, "err %s\n", fb.Answer)
 		}
 		if err := w.Flush(); err != nil {

@@ -25,12 +25,19 @@ type Read struct {
 // Feedback is what the terminal answers a Read with, after the tap is
 // durable in the outbox (or could not be made durable).
 type Feedback struct {
-	// Recorded is true once the tap is durable in the outbox.
+	// Recorded is true once the tap is durable in the outbox, whatever the
+	// Answer: a blocked card's tap is recorded too.
 	Recorded bool
 	// Seq is the tap's sequence when Recorded.
 	Seq uint64
-	// Answer is what the kiosk shows ("accepted", "outbox_full", ...).
+	// Answer is what the kiosk shows: from the card cache when Recorded
+	// ("accepted", "blocked_id06", "unknown_card", ...), else why the tap
+	// was not recorded ("outbox_full", "unreadable_card", ...).
 	Answer string
+	// Name and Employer are the card holder's, from the card cache; empty
+	// for a card the cache does not know.
+	Name     string
+	Employer string
 }
 
 // Handler records one Read and returns the Feedback for the reader.
@@ -49,6 +56,7 @@ type Source interface {
 //	sim                              random workers tapping every few seconds
 //	sim:workers=20,interval=2s       the same with options
 //	feed:127.0.0.1:7001              line-driven feed on a loopback TCP port
+//	feed:127.0.0.1:7001,answers      the same, answering "ok <seq> <answer>"
 func Parse(spec string) (Source, error) {
 	kind, arg, _ := strings.Cut(spec, ":")
 	switch kind {
@@ -83,10 +91,22 @@ func Parse(spec string) (Source, error) {
 		}
 		return s, nil
 	case "feed":
-		if arg == "" {
+		addr, opts, _ := strings.Cut(arg, ",")
+		if addr == "" {
 			return nil, errors.New("tapsource: feed needs an address, e.g. feed:127.0.0.1:7001")
 		}
-		return &Feed{Addr: arg}, nil
+		f := &Feed{Addr: addr}
+		if opts != "" {
+			for _, o := range strings.Split(opts, ",") {
+				switch o {
+				case "answers":
+					f.Answers = true
+				default:
+					return nil, fmt.Errorf("tapsource: unknown feed option %q (want answers)", o)
+				}
+			}
+		}
+		return f, nil
 	}
 	return nil, fmt.Errorf("tapsource: unknown reader %q (want sim or feed:ADDR)", spec)
 }

@@ -19,6 +19,9 @@ func TestParse(t *testing.T) {
 		{spec: "sim", want: "sim 8 3s"},
 		{spec: "sim:workers=20,interval=500ms,prefix=AB", want: "sim 20 500ms"},
 		{spec: "feed:127.0.0.1:7001", want: "feed 127.0.0.1:7001"},
+		{spec: "feed:127.0.0.1:7001,answers", want: "feed 127.0.0.1:7001 answers"},
+		{spec: "feed:127.0.0.1:7001,colour", wantErr: "unknown feed option"},
+		{spec: "feed:,answers", wantErr: "needs an address"},
 		{spec: "sim:workers=0", wantErr: "want 1-100000"},
 		{spec: "sim:interval=-1s", wantErr: "positive duration"},
 		{spec: "sim:colour=red", wantErr: "unknown sim option"},
@@ -43,6 +46,9 @@ func TestParse(t *testing.T) {
 				got = fmt.Sprintf("sim %d %s", s.Workers, s.Interval)
 			case *Feed:
 				got = "feed " + s.Addr
+				if s.Answers {
+					got += " answers"
+				}
 			}
 			if got != tc.want {
 				t.Errorf("Parse(%q) = %s, want %s", tc.spec, got, tc.want)
@@ -52,7 +58,21 @@ func TestParse(t *testing.T) {
 }
 
 func TestFeedAnswersEachLine(t *testing.T) {
-	f := &Feed{Addr: "127.0.0.1:0"}
+	for _, tc := range []struct {
+		answers bool
+		ok      []string
+	}{
+		// "ok <seq>" exactly, for clients that parse the rest as the seq.
+		{false, []string{"ok 1", "ok 2"}},
+		{true, []string{"ok 1 accepted", "ok 2 blocked_id06"}},
+	} {
+		t.Run(fmt.Sprintf("answers=%v", tc.answers), func(t *testing.T) {
+			testFeed(t, &Feed{Addr: "127.0.0.1:0", Answers: tc.answers}, tc.ok)
+		})
+	}
+}
+
+func testFeed(t *testing.T, f *Feed, ok []string) {
 	addr, err := f.Listen()
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +86,11 @@ func TestFeedAnswersEachLine(t *testing.T) {
 				return Feedback{Answer: "outbox_full"}
 			}
 			seq++
-			return Feedback{Recorded: true, Seq: seq}
+			answer := "accepted"
+			if r.Reader == "in" {
+				answer = "blocked_id06"
+			}
+			return Feedback{Recorded: true, Seq: seq, Answer: answer}
 		})
 	}()
 	c, err := net.Dial("tcp", addr.String())
@@ -81,7 +105,7 @@ func TestFeedAnswersEachLine(t *testing.T) {
 	for sc.Scan() {
 		got = append(got, sc.Text())
 	}
-	want := []string{"ok 1", "ok 2", "err outbox_full", fmt.Sprintf("err line longer than %d bytes", MaxFeedLine)}
+	want := append(ok, "err outbox_full", fmt.Sprintf("err line longer than %d bytes", MaxFeedLine))
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("feed answered %q, want %q", got, want)
 	}

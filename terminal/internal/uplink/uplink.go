@@ -1,5 +1,6 @@
 // Package uplink is the terminal end of the sync protocol: it keeps a
-// websocket session to the server and uploads the outbox.
+// websocket session to the server, uploads the outbox and keeps the card
+// cache current.
 //
 // A session starts with Hello; the server's Welcome says which sequences it
 // already holds, and upload resumes right after them. Up to MaxInFlight
@@ -9,6 +10,14 @@
 // Any failure ends the session; the next one starts after an exponential
 // backoff with jitter, so that thousands of kiosks coming back after a
 // regional outage do not reconnect in lockstep.
+//
+// With a card cache (Config.Cards) the terminal speaks protocol version 2:
+// its Hello carries the cache's cursor, and the server follows the Welcome
+// with CardUpdates. The reader goroutine hands each one to the session's
+// writer, which applies it to the cache (one fsync'd transaction) and only
+// then answers CardAck; an update the cache cannot store ends the session
+// unacknowledged, so the server sends it again next time. Without a cache
+// the terminal offers version 1 and gets no card data.
 package uplink
 
 import (
@@ -24,6 +33,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/liggare/liggare/syncproto"
+	"github.com/liggare/liggare/terminal/internal/cardcache"
 	"github.com/liggare/liggare/terminal/internal/outbox"
 )
 
@@ -40,10 +50,16 @@ const (
 	DefaultStatusInterval = 30 * time.Second
 )
 
+// versionCards is the first protocol version that carries card data. A
+// terminal without a card cache offers the version before it.
+const versionCards = 2
+
 // Log keys.
 const (
 	logErr     = "err"
 	logBackoff = "backoff"
+	logCursor  = "cursor"
+	logCards   = "cards"
 )
 
 // ErrUnauthorized is returned by a session the server refused at the upgrade
@@ -71,6 +87,10 @@ type Config struct {
 	Logger         *slog.Logger
 	// ReaderState, when set, reports the card reader's state for Status.
 	ReaderState func() string
+	// Cards, when set, is the card cache the server's CardUpdates are
+	// applied to; the terminal then speaks protocol version 2. When nil it
+	// offers version 1 and receives no card data.
+	Cards *cardcache.Cache
 }
 
 // Clock reads the terminal's clocks.
@@ -88,6 +108,9 @@ type State struct {
 	// ClockOffset is the server clock minus the terminal's, as measured by
 	// the server at the last Hello.
 	ClockOffset time.Duration
+	// LastCardUpdate is when the last CardUpdate was applied to the card
+	// cache, zero if none since the agent started.
+	LastCardUpdate time.Time
 }
 
 // Uplink uploads an outbox.
@@ -194,14 +217,19 @@ func (u *Uplink) session(ctx context.Context) (progressed bool, err error) {
 	ws.SetReadLimit(syncproto.MaxMessageBytes)
 
 	stats := u.ob.Stats()
-	if err := u.write(ws, &syncproto.Hello{
-		ProtocolVersion: syncproto.ProtocolVersion,
+	hello := &syncproto.Hello{
+		ProtocolVersion: versionCards - 1,
 		TerminalID:      u.terminalID,
 		StoreEpoch:      u.ob.Epoch(),
 		AgentVersion:    u.cfg.AgentVersion,
 		Clock:           u.clock.Now(),
 		OutboxDepth:     uint64(stats.Depth),
-	}); err != nil {
+	}
+	if u.cfg.Cards != nil {
+		hello.ProtocolVersion = syncproto.ProtocolVersion
+		hello.CardCursor = u.cfg.Cards.Cursor()
+	}
+	if err := u.write(ws, hello); err != nil {
 		return false, err
 	}
 	ws.SetReadDeadline(time.Now().Add(u.cfg.PongWait))
@@ -213,10 +241,12 @@ func (u *Uplink) session(ctx context.Context) (progressed bool, err error) {
 	if !ok {
 		return false, fmt.Errorf("uplink: got %s, want Welcome", m.MsgType())
 	}
-	if _, err := syncproto.Negotiate(welcome.ProtocolVersion); err != nil || welcome.ProtocolVersion > syncproto.ProtocolVersion {
+	if _, err := syncproto.Negotiate(welcome.ProtocolVersion); err != nil || welcome.ProtocolVersion > hello.ProtocolVersion {
 		return false, fmt.Errorf("uplink: server chose protocol version %d, this terminal speaks %d to %d",
-			welcome.ProtocolVersion, syncproto.MinProtocolVersion, syncproto.ProtocolVersion)
+			welcome.ProtocolVersion, syncproto.MinProtocolVersion, hello.ProtocolVersion)
 	}
+	// Card data only flows in version 2 sessions, and only to a cache.
+	cardsOn := welcome.ProtocolVersion >= versionCards && u.cfg.Cards != nil
 	if welcome.AckedThrough < stats.AckedThrough {
 		// The server holds less than it acknowledged before: restored from
 		// an old backup? The taps in between are gone from this outbox.
@@ -239,13 +269,19 @@ func (u *Uplink) session(ctx context.Context) (progressed bool, err error) {
 		s.AckedThrough = max(s.AckedThrough, welcome.AckedThrough)
 		s.ClockOffset = time.Duration(welcome.ClockOffsetMicros) * time.Microsecond
 	})
-	u.cfg.Logger.Info("uplink_session_open", "acked_through", welcome.AckedThrough, "outbox_depth", stats.Depth)
+	u.cfg.Logger.Info("uplink_session_open", "acked_through", welcome.AckedThrough, "outbox_depth", stats.Depth,
+		"protocol_version", welcome.ProtocolVersion, "card_cursor", hello.CardCursor)
 
 	// The reader goroutine owns reads; this goroutine owns writes (pings and
-	// pongs go through WriteControl, which may be called concurrently).
+	// pongs go through WriteControl, which may be called concurrently), and
+	// the card cache: a CardUpdate is applied here, then acknowledged.
 	acks := make(chan *syncproto.Ack, window)
+	// The server sends one CardUpdate at a time; a second before the
+	// first's CardAck waits in the reader.
+	cardUpdates := make(chan *syncproto.CardUpdate, 1)
 	readErr := make(chan error, 1)
 	readDone := make(chan struct{})
+	quit := make(chan struct{}) // closed when this goroutine returns
 	ws.SetPingHandler(func(data string) error {
 		ws.SetReadDeadline(time.Now().Add(u.cfg.PongWait))
 		return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(u.cfg.WriteTimeout))
@@ -266,7 +302,18 @@ func (u *Uplink) session(ctx context.Context) (progressed bool, err error) {
 			case *syncproto.Ack:
 				select {
 				case acks <- m:
-				case <-ctx.Done():
+				case <-quit:
+					return
+				}
+			case *syncproto.CardUpdate:
+				if !cardsOn {
+					readErr <- fmt.Errorf("uplink: unexpected %s in a version %d session without a card cache",
+						m.MsgType(), welcome.ProtocolVersion)
+					return
+				}
+				select {
+				case cardUpdates <- m:
+				case <-quit:
 					return
 				}
 			default:
@@ -275,7 +322,7 @@ func (u *Uplink) session(ctx context.Context) (progressed bool, err error) {
 			}
 		}
 	}()
-	defer func() { ws.Close(); <-readDone }()
+	defer func() { close(quit); ws.Close(); <-readDone }()
 
 	acked := welcome.AckedThrough
 	sent := welcome.AckedThrough
@@ -337,6 +384,10 @@ func (u *Uplink) session(ctx context.Context) (progressed bool, err error) {
 				// cursor stopped short: resend from it.
 				sent = acked
 			}
+		case cu := <-cardUpdates:
+			if err := u.applyCards(ws, cu); err != nil {
+				return true, err
+			}
 		case <-u.ob.Notify():
 		case <-ping.C:
 			if err := ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(u.cfg.WriteTimeout)); err != nil {
@@ -354,6 +405,21 @@ func (u *Uplink) session(ctx context.Context) (progressed bool, err error) {
 			}
 		}
 	}
+}
+
+// applyCards stores one CardUpdate durably in the card cache, then
+// acknowledges it. An update that cannot be stored is not acknowledged: the
+// session ends and the server sends it again in the next one.
+func (u *Uplink) applyCards(ws *websocket.Conn, cu *syncproto.CardUpdate) error {
+	if err := u.cfg.Cards.Apply(cu); err != nil {
+		u.cfg.Logger.Error("uplink_card_update_failed", logCursor, cu.Cursor, logErr, err)
+		return fmt.Errorf("uplink: %w", err)
+	}
+	u.update(func(s *State) { s.LastCardUpdate = time.Now() })
+	if cu.Final {
+		u.cfg.Logger.Info("uplink_cards_updated", logCursor, cu.Cursor, logCards, u.cfg.Cards.Len())
+	}
+	return u.write(ws, &syncproto.CardAck{Cursor: cu.Cursor})
 }
 
 func (u *Uplink) sendStatus(ws *websocket.Conn) error {
