@@ -25,9 +25,11 @@
 //     terminal's next connection is turned away, its taps stay in its
 //     outbox, and the other terminals keep syncing.
 //
-// restore_test.go holds tests of known product bugs, restoring the server or
-// a terminal from an older backup; they fail today and are skipped unless
-// -e2e.known-bugs is given.
+// restore_test.go restores one side from an older backup. A database that
+// lost acknowledged taps records the gap as an alarm and the terminal drains
+// its later taps; an outbox restored from an older copy moves its pending
+// taps to a new epoch, so every tap the worker saw confirmed is stored or
+// quarantined, never dropped.
 //
 // The network faults come from a TCP proxy in the test (proxy_test.go)
 // between the terminals and the server. The chaos schedule is drawn from a

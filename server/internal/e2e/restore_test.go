@@ -1,31 +1,20 @@
 package e2e
 
 import (
-	"flag"
 	"io"
 	"os"
 	"testing"
 )
 
-// The tests in this file restore one side from an older backup. Both fail
-// on the current product and are skipped unless -e2e.known-bugs is given;
-// remove the skip when the bug is fixed.
-var knownBugs = flag.Bool("e2e.known-bugs", false, "run the tests of known, unfixed product bugs (they fail)")
-
-func skipKnownBug(t *testing.T, bug string) {
-	t.Helper()
-	if !*knownBugs {
-		t.Skipf("known bug, run with -e2e.known-bugs: %s", bug)
-	}
-}
+// The tests in this file restore one side from an older backup: the
+// database (the server lost taps it acknowledged) or a terminal's outbox
+// (the terminal lost taps the server holds).
 
 // TestServerRestoredFromBackup: the database is restored from a backup that
 // predates taps the server had acknowledged (and the terminal deleted).
 // Those taps are gone; the terminal must still get its later taps
 // acknowledged and drain its outbox.
 func TestServerRestoredFromBackup(t *testing.T) {
-	skipKnownBug(t, "a server cursor behind the outbox stalls the upload forever in a resend loop "+
-		"(uplink.session resends from Welcome.AckedThrough, above which the server can never become contiguous)")
 	t.Parallel()
 	ctx := testContext(t)
 	sys := newSystem(t)
@@ -76,6 +65,14 @@ func TestServerRestoredFromBackup(t *testing.T) {
 			t.Errorf("card %s, tapped after the restore, stored %d times, want once", card, n)
 		}
 	}
+	// The lost range is on record as an alarm for a person.
+	var gaps int
+	if err := sys.db().QueryRow(ctx, `SELECT count(*) FROM tap_gaps WHERE terminal_id = 'S1' AND resolved_at IS NULL`).Scan(&gaps); err != nil {
+		t.Fatal(err)
+	}
+	if gaps != 1 {
+		t.Errorf("open tap gaps = %d, want 1 (the taps the restore lost)", gaps)
+	}
 }
 
 // TestOutboxRestoredFromBackup: a kiosk's disk is restored from a backup of
@@ -84,8 +81,6 @@ func TestServerRestoredFromBackup(t *testing.T) {
 // server holds with other content: design invariant 3 wants them kept and
 // quarantined, never dropped.
 func TestOutboxRestoredFromBackup(t *testing.T) {
-	skipKnownBug(t, "taps made on a restored outbox are deleted unsent: uplink starts at Welcome.AckedThrough, "+
-		"beyond the outbox's last_seq, and outbox.Ack clamps that cursor to last_seq at the next session")
 	t.Parallel()
 	ctx := testContext(t)
 	sys := newSystem(t)

@@ -39,7 +39,9 @@ import (
 
 // Defaults for Config.
 const (
-	DefaultMaxBatchTaps   = 1024
+	DefaultMaxBatchTaps = 1024
+	// maxResends bounds resends that do not move the server's cursor.
+	maxResends            = 3
 	DefaultMaxInFlight    = 8
 	DefaultMinBackoff     = 500 * time.Millisecond
 	DefaultMaxBackoff     = 30 * time.Second
@@ -145,7 +147,8 @@ func New(cfg Config, ob *outbox.Outbox, clock Clock) (*Uplink, error) {
 	def(&cfg.WriteTimeout, DefaultWriteTimeout)
 	def(&cfg.AckTimeout, DefaultAckTimeout)
 	def(&cfg.StatusInterval, DefaultStatusInterval)
-	if cfg.MaxBatchTaps <= 0 || cfg.MaxBatchTaps > syncproto.MaxBatchTaps {
+	// Zero MaxBatchTaps takes the server's offer (Welcome.MaxBatchTaps).
+	if cfg.MaxBatchTaps < 0 || cfg.MaxBatchTaps > syncproto.MaxBatchTaps {
 		cfg.MaxBatchTaps = DefaultMaxBatchTaps
 	}
 	if cfg.MaxInFlight <= 0 {
@@ -224,6 +227,7 @@ func (u *Uplink) session(ctx context.Context) (progressed bool, err error) {
 		AgentVersion:    u.cfg.AgentVersion,
 		Clock:           u.clock.Now(),
 		OutboxDepth:     uint64(stats.Depth),
+		OutboxAcked:     stats.AckedThrough,
 	}
 	if u.cfg.Cards != nil {
 		hello.ProtocolVersion = syncproto.ProtocolVersion
@@ -248,16 +252,33 @@ func (u *Uplink) session(ctx context.Context) (progressed bool, err error) {
 	// Card data only flows in version 2 sessions, and only to a cache.
 	cardsOn := welcome.ProtocolVersion >= versionCards && u.cfg.Cards != nil
 	if welcome.AckedThrough < stats.AckedThrough {
-		// The server holds less than it acknowledged before: restored from
-		// an old backup? The taps in between are gone from this outbox.
+		// The server holds less than it acknowledged before (restored from
+		// an old backup) and did not take OutboxAcked into account (an older
+		// server). The taps in between are gone from this outbox.
 		u.cfg.Logger.Error("uplink_server_behind", "server_acked", welcome.AckedThrough, "outbox_acked", stats.AckedThrough)
+	}
+	if last := u.ob.Stats().LastSeq; welcome.AckedThrough > last {
+		// The server holds sequences of this epoch this outbox never made:
+		// the outbox is an older copy of itself. Its pending taps must not
+		// be sent under identities the server holds with other content, nor
+		// dropped: move them to a new epoch and start again.
+		epoch, n, err := u.ob.Rebase()
+		if err != nil {
+			return false, fmt.Errorf("uplink: %w", err)
+		}
+		u.cfg.Logger.Error("uplink_outbox_behind_server", "server_acked", welcome.AckedThrough, "last_seq", last,
+			"new_epoch", epoch, "moved", n)
+		return true, fmt.Errorf("uplink: outbox behind the server (an older copy): %d taps moved to a new epoch", n)
 	}
 	if _, err := u.ob.Ack(welcome.AckedThrough); err != nil {
 		return true, fmt.Errorf("uplink: %w", err)
 	}
-	maxBatch := u.cfg.MaxBatchTaps
-	if welcome.MaxBatchTaps > 0 {
-		maxBatch = min(maxBatch, int(welcome.MaxBatchTaps))
+	maxBatch := min(int(welcome.MaxBatchTaps), syncproto.MaxBatchTaps)
+	if u.cfg.MaxBatchTaps > 0 {
+		maxBatch = min(maxBatch, u.cfg.MaxBatchTaps)
+	}
+	if maxBatch <= 0 {
+		maxBatch = DefaultMaxBatchTaps
 	}
 	window := u.cfg.MaxInFlight
 	if welcome.MaxInFlight > 0 {
@@ -325,6 +346,8 @@ func (u *Uplink) session(ctx context.Context) (progressed bool, err error) {
 	defer func() { close(quit); ws.Close(); <-readDone }()
 
 	acked := welcome.AckedThrough
+	var stuckAt uint64 // the cursor resends were last needed at
+	var stuck int      // resends in a row that did not move it
 	sent := welcome.AckedThrough
 	var nextID uint64
 	inflight := make(map[uint64]time.Time, window)
@@ -381,7 +404,17 @@ func (u *Uplink) session(ctx context.Context) (progressed bool, err error) {
 			u.update(func(s *State) { s.LastAck = time.Now(); s.AckedThrough = acked })
 			if len(inflight) == 0 && sent > acked {
 				// Every batch is answered but the server's contiguous
-				// cursor stopped short: resend from it.
+				// cursor stopped short: resend from it. If that does not
+				// move it, something is wrong on the server: end the
+				// session and back off rather than loop.
+				if acked == stuckAt {
+					stuck++
+				} else {
+					stuckAt, stuck = acked, 1
+				}
+				if stuck > maxResends {
+					return true, fmt.Errorf("uplink: server cursor stuck at %d after %d resends", acked, maxResends)
+				}
 				sent = acked
 			}
 		case cu := <-cardUpdates:
