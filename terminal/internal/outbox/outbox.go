@@ -407,9 +407,9 @@ func (o *Outbox) Notify() <-chan struct{} { return o.notify }
 // taps would exceed Options.MaxPending, and wraps any write error; in both
 // cases none of the taps is stored.
 //
-// ctx bounds the wait to hand the taps to the committer. Once handed over
-// the taps will be committed; a caller whose ctx ends after that gets
-// ctx's error but the taps are stored all the same.
+// ctx bounds the wait to hand the taps to the committer. Once handed over,
+// Append waits for the commit whatever ctx says (a transaction's time), so
+// its answer is always the truth about the taps.
 func (o *Outbox) Append(ctx context.Context, taps ...syncproto.Tap) ([]syncproto.Tap, error) {
 	if o.closed.Load() {
 		return nil, fmt.Errorf("outbox: append: %w", ErrClosed)
@@ -431,11 +431,19 @@ func (o *Outbox) Append(ctx context.Context, taps ...syncproto.Tap) ([]syncproto
 	case <-ctx.Done():
 		return nil, fmt.Errorf("outbox: append: %w", ctx.Err())
 	}
+	// Once handed over, the taps are committed within a transaction's
+	// time: wait for the outcome whatever ctx says, so a caller being shut
+	// down never reports as lost a tap that was stored.
 	select {
 	case res := <-req.res:
 		return res.taps, res.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("outbox: append: stopped waiting, the commit goes on: %w", ctx.Err())
+	case <-o.done:
+		select {
+		case res := <-req.res:
+			return res.taps, res.err
+		default:
+			return nil, fmt.Errorf("outbox: append: %w", ErrClosed)
+		}
 	}
 }
 
