@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,6 +20,9 @@ const (
 	// DefaultPollInterval is how often an idle reconciler looks for work
 	// that another server replica queued.
 	DefaultPollInterval = 500 * time.Millisecond
+	// DefaultWorkers is how many transactions reconcile at once: the work
+	// is mostly PostgreSQL's, and one transaction keeps one backend busy.
+	DefaultWorkers = 2
 )
 
 // Log keys.
@@ -31,6 +35,7 @@ const (
 // ReconcilerOptions configures a Reconciler.
 type ReconcilerOptions struct {
 	Rules        Rules
+	Workers      int
 	InboxBatch   int
 	PollInterval time.Duration
 	Logger       *slog.Logger
@@ -54,6 +59,9 @@ func NewReconciler(pool *pgxpool.Pool, opts ReconcilerOptions) *Reconciler {
 	if opts.InboxBatch <= 0 {
 		opts.InboxBatch = DefaultInboxBatch
 	}
+	if opts.Workers <= 0 {
+		opts.Workers = DefaultWorkers
+	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = DefaultPollInterval
 	}
@@ -71,12 +79,25 @@ func (r *Reconciler) Wake() {
 	}
 }
 
-// Run reconciles until ctx ends.
+// Run reconciles on Workers goroutines until ctx ends.
 func (r *Reconciler) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for range r.opts.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.work(ctx)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+func (r *Reconciler) work(ctx context.Context) {
 	for {
 		n, err := r.Step(ctx)
 		if ctx.Err() != nil {
-			return nil
+			return
 		}
 		if err != nil {
 			r.opts.Logger.Error("reconcile_failed", logErr, err)
@@ -86,7 +107,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-r.wake:
 		case <-time.After(r.opts.PollInterval):
 		}
@@ -112,7 +133,8 @@ func (r *Reconciler) Step(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// Drain reconciles until the inbox is empty (for tests, tools and the demo).
+// Drain reconciles on Workers goroutines until the inbox is empty (for
+// tests, tools and benchmarks).
 func (r *Reconciler) Drain(ctx context.Context) error {
 	for {
 		var left int
@@ -122,8 +144,26 @@ func (r *Reconciler) Drain(ctx context.Context) error {
 		if left == 0 {
 			return nil
 		}
-		if _, err := r.Step(ctx); err != nil {
-			return err
+		errs := make(chan error, r.opts.Workers)
+		for range r.opts.Workers {
+			go func() {
+				for {
+					n, err := r.Step(ctx)
+					if err != nil || n == 0 {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		var first error
+		for range r.opts.Workers {
+			if err := <-errs; err != nil && first == nil {
+				first = err
+			}
+		}
+		if first != nil {
+			return first
 		}
 	}
 }
@@ -225,13 +265,17 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx) (int, []int64, error) 
 	// Another reconciler (a replica) may be taking in the same taps: with
 	// the people locked, keep only taps nobody has resolved yet.
 	lockSpans := make(map[pair]span)
+	var streams []TapID
 	for _, rv := range res {
 		if rv.person != nil {
 			k := pair{*rv.site, *rv.person}
 			lockSpans[k] = lockSpans[k].add(rv.nt.at)
+			continue
 		}
+		// No person, no pair lock: lock the tap's stream instead.
+		streams = append(streams, TapID{Terminal: rv.nt.id.Terminal, Epoch: rv.nt.id.Epoch})
 	}
-	if err := lockPairs(ctx, tx, lockSpans); err != nil {
+	if err := lockKeys(ctx, tx, lockSpans, streams); err != nil {
 		return 0, nil, err
 	}
 	done, err := alreadyResolved(ctx, tx, taps)

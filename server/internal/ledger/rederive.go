@@ -404,9 +404,26 @@ func (p Period) normal() Period {
 // sorted order so that two reconcilers never deadlock. Two pairs sharing a
 // key only wait for each other needlessly.
 func lockPairs(ctx context.Context, tx pgx.Tx, pairs map[pair]span) error {
-	keys := make([]int64, 0, len(pairs))
+	return lockKeys(ctx, tx, pairs, nil)
+}
+
+// lockKeys takes, in one sorted pass, the locks of (site, person) pairs and
+// of tap streams (terminal, epoch): the latter keep two reconcilers from
+// resolving the same tap of an unknown card or an unassigned terminal at
+// once, when inbox ranges overlap. Keys of the two kinds live in separate
+// halves of the key space.
+func lockKeys(ctx context.Context, tx pgx.Tx, pairs map[pair]span, streams []TapID) error {
+	keys := make([]int64, 0, len(pairs)+len(streams))
 	for p := range pairs {
-		keys = append(keys, p.site<<32^p.person&0xffffffff)
+		keys = append(keys, (p.site<<32^p.person&0xffffffff)&^(1<<62))
+	}
+	for _, s := range streams {
+		h := uint64(14695981039346656037)
+		for i := 0; i < len(s.Terminal); i++ {
+			h = (h ^ uint64(s.Terminal[i])) * 1099511628211
+		}
+		h = (h ^ uint64(s.Epoch)) * 1099511628211
+		keys = append(keys, int64(h&(1<<62-1))|1<<62)
 	}
 	slices.Sort(keys)
 	keys = slices.Compact(keys)

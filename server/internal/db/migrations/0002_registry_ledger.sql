@@ -199,6 +199,8 @@ CREATE TABLE work_periods (
     recorded_to      timestamptz NOT NULL DEFAULT 'infinity',
     CHECK (start_at IS NOT NULL OR end_at IS NOT NULL)
 );
-CREATE INDEX work_periods_current ON work_periods (site_id, person_id, coalesce(start_at, end_at))
-    WHERE recorded_to = 'infinity';
-CREATE INDEX work_periods_asof ON work_periods (site_id, recorded_from, recorded_to);
+-- One index serves the current ledger (recorded_to = 'infinity' is checked
+-- on the few versions per person) and as-of reads of a site; a partial
+-- index for current rows plus a second one for as-of reads cost every
+-- insert a third index for little gain.
+CREATE INDEX work_periods_site_person ON work_periods (site_id, person_id, coalesce(start_at, end_at));
