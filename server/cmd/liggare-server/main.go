@@ -50,6 +50,7 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.Sync.PongWait, "pong-wait", 0, "drop a terminal silent this long (default 75s)")
 	fs.IntVar(&cfg.Committer.Workers, "ingest-workers", 0, "concurrent ingest transactions (default 4)")
 	fs.BoolVar(&cfg.NoRetention, "no-retention", false, "do not run the daily retention job in this process")
+	fs.DurationVar(&cfg.Sync.TrustedSkew, "trusted-skew", 0, "a terminal clock further than this from the server's is not trusted; its taps are timed by the monotonic clock or the receive time, and say so (default 30s)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
