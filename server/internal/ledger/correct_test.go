@@ -184,10 +184,11 @@ func TestTenantIsolation(t *testing.T) {
 		viewer              int64
 		periods, onSite     []string
 		unknown, correction int
+		taps                []string
 	}{
-		{f.owner, []string{"Anna", "Bertil"}, []string{"Bertil"}, 1, 1},
-		{f.sub, []string{"Bertil"}, []string{"Bertil"}, 0, 0},
-		{outsider, nil, nil, 0, 0},
+		{f.owner, []string{"Anna", "Bertil"}, []string{"Bertil"}, 1, 1, []string{"?UNKNOWN00001", "Bertil", "Anna"}},
+		{f.sub, []string{"Bertil"}, []string{"Bertil"}, 0, 0, []string{"Bertil"}},
+		{outsider, nil, nil, 0, 0, nil},
 	} {
 		ps, err := s.Periods(ctx, tc.viewer, PeriodQuery{SiteID: f.site, Now: now})
 		if err != nil {
@@ -208,6 +209,21 @@ func TestTenantIsolation(t *testing.T) {
 		}
 		if c, _ := s.Corrections(ctx, tc.viewer, f.site); len(c) != tc.correction {
 			t.Errorf("viewer %d Corrections = %d, want %d", tc.viewer, len(c), tc.correction)
+		}
+		taps, err := s.Taps(ctx, tc.viewer, TapQuery{SiteID: f.site})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var who []string
+		for _, tp := range taps {
+			if tp.PersonName == nil {
+				who = append(who, "?"+tp.CardIdent)
+				continue
+			}
+			who = append(who, *tp.PersonName)
+		}
+		if diff := cmp.Diff(tc.taps, who); diff != "" {
+			t.Errorf("viewer %d Taps (-want +got):\n%s", tc.viewer, diff)
 		}
 	}
 }

@@ -189,3 +189,77 @@ func (s *Store) Corrections(ctx context.Context, viewer, siteID int64) ([]Correc
 	}
 	return out, nil
 }
+
+// TapRow is one tap as the ledger shows it: what the kiosk recorded, when
+// it happened and how that time was established, and what reconciliation
+// made of it.
+type TapRow struct {
+	Tap        TapID
+	CardIdent  string
+	PersonID   *int64 // nil: unknown card
+	PersonName *string
+	EventTime  time.Time
+	// TimeSource is how EventTime was derived: "device" (the kiosk's
+	// clock), "offset" (corrected through the monotonic clock) or
+	// "received" (the server's receive time).
+	TimeSource string
+	// ClockOff: the kiosk's clock was off by more than the trusted skew
+	// when the tap was uploaded (the time was not taken from it).
+	ClockOff bool
+	// DeviceTime is the kiosk's own clock reading, kept as sent.
+	DeviceTime time.Time
+	ReceivedAt time.Time
+	Mode       string  // the reader's mode: in, out, toggle
+	Direction  *string // in or out, as derived; nil when not counted
+	Mark       string  // counted, double, void, unknown_card, unassigned
+	Voided     bool
+	Answer     string // what the kiosk showed
+}
+
+// TapQuery selects taps of one site.
+type TapQuery struct {
+	SiteID   int64
+	PersonID int64 // 0: everyone
+	From, To time.Time
+	Limit    int // default and maximum MaxTapRows
+}
+
+// MaxTapRows bounds one Taps query.
+const MaxTapRows = 5000
+
+// Taps lists taps at a site the viewer may see, newest first: all of them
+// on a site it owns, otherwise only its own staff's.
+func (s *Store) Taps(ctx context.Context, viewer int64, q TapQuery) ([]TapRow, error) {
+	limit := q.Limit
+	if limit <= 0 || limit > MaxTapRows {
+		limit = MaxTapRows
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT tr.terminal_id, tr.store_epoch, tr.seq, tr.card_ident, tr.person_id, p.name, tr.event_time,
+		       t.time_source, t.time_source <> 'device', to_timestamp(t.device_wall_us / 1e6), t.received_at,
+		       tr.mode, tr.direction, tr.mark, tr.voided, t.answer
+		FROM tap_resolutions tr
+		JOIN taps t USING (terminal_id, store_epoch, seq)
+		JOIN sites s ON s.site_id = tr.site_id
+		LEFT JOIN persons p ON p.person_id = tr.person_id
+		WHERE tr.site_id = $1 AND (s.org_id = $2 OR p.org_id = $2)
+		  AND ($3::bigint = 0 OR tr.person_id = $3)
+		  AND ($4::timestamptz IS NULL OR tr.event_time >= $4)
+		  AND ($5::timestamptz IS NULL OR tr.event_time < $5)
+		ORDER BY tr.event_time DESC, tr.terminal_id, tr.seq DESC
+		LIMIT $6`, q.SiteID, viewer, q.PersonID, nullTime(q.From), nullTime(q.To), limit)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: taps: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (TapRow, error) {
+		var r TapRow
+		err := row.Scan(&r.Tap.Terminal, &r.Tap.Epoch, &r.Tap.Seq, &r.CardIdent, &r.PersonID, &r.PersonName,
+			&r.EventTime, &r.TimeSource, &r.ClockOff, &r.DeviceTime, &r.ReceivedAt, &r.Mode, &r.Direction,
+			&r.Mark, &r.Voided, &r.Answer)
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger: taps: %w", err)
+	}
+	return out, nil
+}

@@ -236,6 +236,17 @@ func TestReconcileWrongDeviceClock(t *testing.T) {
 	if n := scalar(t, pool, `SELECT count(*) FROM taps WHERE time_source = 'offset' AND device_wall_us < 0`); n != 1 {
 		t.Errorf("the raw device clock is not kept with the derived time (%d rows)", n)
 	}
+	// The taps are shown flagged, with how their time was established.
+	rows, err := NewStore(pool, Rules{}).Taps(context.Background(), f.owner, TapQuery{SiteID: f.site})
+	if err != nil || len(rows) != 2 {
+		t.Fatalf("Taps = %d rows, %v", len(rows), err)
+	}
+	for _, r := range rows {
+		if !r.ClockOff || r.TimeSource != "offset" || r.DeviceTime.Year() != 1969 && r.DeviceTime.Year() != 1970 {
+			t.Errorf("tap %s: ClockOff %v, TimeSource %q, DeviceTime %v; want flagged, offset, the 1970 clock",
+				r.Tap.Ref(), r.ClockOff, r.TimeSource, r.DeviceTime)
+		}
+	}
 }
 
 // TestReconcileTerminalOfflineForAWeek: a week of taps from a kiosk that
