@@ -67,7 +67,17 @@ type validator interface {
 var (
 	encMode cbor.EncMode
 	decMode cbor.DecMode
+	// storeDec decodes wire values kept on disk: strict like decMode, but
+	// without the per-message limits, which concern the network.
+	storeDec cbor.DecMode
 )
+
+// StorageModes returns the CBOR modes for keeping wire values (a Tap, a
+// CardInfo) on disk, as the terminal's outbox and card cache do: the
+// protocol's deterministic encoding, and a strict decoder (no duplicate
+// keys, no indefinite lengths, no tags, valid UTF-8) that ignores fields it
+// does not know, so a newer agent's records still read.
+func StorageModes() (cbor.EncMode, cbor.DecMode) { return encMode, storeDec }
 
 func init() {
 	var err error
@@ -87,6 +97,15 @@ func init() {
 		MaxArrayElements: MaxBatchTaps,
 		MaxMapPairs:      MaxMapPairs,
 		UTF8:             cbor.UTF8RejectInvalid,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	storeDec, err = cbor.DecOptions{
+		DupMapKey:   cbor.DupMapKeyEnforcedAPF,
+		IndefLength: cbor.IndefLengthForbidden,
+		TagsMd:      cbor.TagsForbidden,
+		UTF8:        cbor.UTF8RejectInvalid,
 	}.DecMode()
 	if err != nil {
 		panic(err)

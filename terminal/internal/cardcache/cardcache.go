@@ -106,10 +106,7 @@ func Open(path string, opts Options) (*Cache, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	enc, dec, err := codecModes()
-	if err != nil {
-		return nil, fmt.Errorf("cardcache: open %s: %w", path, err)
-	}
+	enc, dec := syncproto.StorageModes()
 	// NoSync stays false: an update is on disk before it is acknowledged.
 	bopts := &bolt.Options{Timeout: openTimeout}
 	db, err := bolt.Open(path, 0o600, bopts)
@@ -407,25 +404,6 @@ func (c *Cache) Close() error {
 		return fmt.Errorf("cardcache: close: %w", err)
 	}
 	return nil
-}
-
-// codecModes returns the CBOR modes for entries: core deterministic
-// encoding, and a strict decoder that still ignores fields it does not know.
-func codecModes() (cbor.EncMode, cbor.DecMode, error) {
-	enc, err := cbor.CoreDetEncOptions().EncMode()
-	if err != nil {
-		return nil, nil, fmt.Errorf("entry encoder: %w", err)
-	}
-	dec, err := cbor.DecOptions{
-		DupMapKey:   cbor.DupMapKeyEnforcedAPF,
-		IndefLength: cbor.IndefLengthForbidden,
-		TagsMd:      cbor.TagsForbidden,
-		UTF8:        cbor.UTF8RejectInvalid,
-	}.DecMode()
-	if err != nil {
-		return nil, nil, fmt.Errorf("entry decoder: %w", err)
-	}
-	return enc, dec, nil
 }
 
 // encode returns the entry stored for ci.

@@ -162,10 +162,7 @@ func Open(path string, opts Options) (*Outbox, error) {
 	if maxPending < 0 {
 		return nil, fmt.Errorf("outbox: open %s: MaxPending %d is negative", path, maxPending)
 	}
-	enc, dec, err := codecModes()
-	if err != nil {
-		return nil, fmt.Errorf("outbox: open %s: %w", path, err)
-	}
+	enc, dec := syncproto.StorageModes()
 	o := &Outbox{
 		path:       path,
 		maxPending: uint64(maxPending),

@@ -3,8 +3,6 @@ package outbox
 import (
 	"fmt"
 
-	"github.com/fxamacker/cbor/v2"
-
 	"github.com/liggare/liggare/syncproto"
 )
 
@@ -16,25 +14,6 @@ const recordV1 = 1
 
 // maxRecordBytes bounds a record read back from disk before it is decoded.
 const maxRecordBytes = 16 << 10
-
-// codecModes returns the CBOR modes for records: core deterministic encoding,
-// and a strict decoder that still ignores fields it does not know.
-func codecModes() (cbor.EncMode, cbor.DecMode, error) {
-	enc, err := cbor.CoreDetEncOptions().EncMode()
-	if err != nil {
-		return nil, nil, fmt.Errorf("record encoder: %w", err)
-	}
-	dec, err := cbor.DecOptions{
-		DupMapKey:   cbor.DupMapKeyEnforcedAPF,
-		IndefLength: cbor.IndefLengthForbidden,
-		TagsMd:      cbor.TagsForbidden,
-		UTF8:        cbor.UTF8RejectInvalid,
-	}.DecMode()
-	if err != nil {
-		return nil, nil, fmt.Errorf("record decoder: %w", err)
-	}
-	return enc, dec, nil
-}
 
 // encode returns the record stored for t.
 func (o *Outbox) encode(t *syncproto.Tap) ([]byte, error) {
