@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -45,34 +46,137 @@ func (t *Terminals) Create(ctx context.Context, terminalID string) (string, erro
 	if !ValidTerminalID(terminalID) {
 		return "", fmt.Errorf("auth: terminal id %q: want 1-64 of A-Z a-z 0-9 _ -", terminalID)
 	}
-	var raw [secretBytes]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return "", fmt.Errorf("auth: new secret: %w", err)
-	}
-	secret := base64.RawURLEncoding.EncodeToString(raw[:])
-	sum := sha256.Sum256([]byte(secret))
+	var cred string
 	err := pgx.BeginFunc(ctx, t.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO terminals (terminal_id) VALUES ($1) ON CONFLICT DO NOTHING`, terminalID); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO terminal_credentials (terminal_id, secret_sha256) VALUES ($1, $2)`, terminalID, sum[:])
+		var err error
+		cred, _, err = IssueCredential(ctx, tx, terminalID, IssuedByCLI)
 		return err
 	})
 	if err != nil {
 		return "", fmt.Errorf("auth: create terminal credential: %w", err)
 	}
-	return terminalID + "." + secret, nil
+	return cred, nil
+}
+
+// How a credential was issued (terminal_credentials.issued_by).
+const (
+	IssuedByCLI        = "cli"
+	IssuedByEnrollment = "enrollment"
+	IssuedByRotation   = "rotation"
+)
+
+// IssueCredential issues a new credential to an existing terminal inside
+// tx and returns it as "<terminal-id>.<secret>" with its id. Only a hash of
+// the secret is stored.
+func IssueCredential(ctx context.Context, tx pgx.Tx, terminalID, issuedBy string) (string, int64, error) {
+	return issue(ctx, tx, terminalID, issuedBy, nil)
+}
+
+func issue(ctx context.Context, tx pgx.Tx, terminalID, issuedBy string, replaces *int64) (string, int64, error) {
+	var raw [secretBytes]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", 0, fmt.Errorf("auth: new secret: %w", err)
+	}
+	secret := base64.RawURLEncoding.EncodeToString(raw[:])
+	sum := sha256.Sum256([]byte(secret))
+	var id int64
+	err := tx.QueryRow(ctx, `
+		INSERT INTO terminal_credentials (terminal_id, secret_sha256, issued_by, replaces)
+		VALUES ($1, $2, $3, $4) RETURNING credential_id`, terminalID, sum[:], issuedBy, replaces).Scan(&id)
+	if err != nil {
+		return "", 0, fmt.Errorf("auth: issue credential: %w", err)
+	}
+	return terminalID + "." + secret, id, nil
 }
 
 // Revoke revokes every active credential of the terminal and reports how many
 // it revoked.
 func (t *Terminals) Revoke(ctx context.Context, terminalID string) (int64, error) {
-	tag, err := t.pool.Exec(ctx,
+	return RevokeCredentials(ctx, t.pool, terminalID)
+}
+
+// Execer runs a statement: *pgxpool.Pool and pgx.Tx satisfy it.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// RevokeCredentials revokes every active credential of the terminal through
+// q (a pool, or the transaction of a re-enrollment) and reports how many.
+func RevokeCredentials(ctx context.Context, q Execer, terminalID string) (int64, error) {
+	tag, err := q.Exec(ctx,
 		`UPDATE terminal_credentials SET revoked_at = now() WHERE terminal_id = $1 AND revoked_at IS NULL`, terminalID)
 	if err != nil {
 		return 0, fmt.Errorf("auth: revoke terminal: %w", err)
 	}
 	return tag.RowsAffected(), nil
+}
+
+// Rotate issues a new credential that replaces credentialID, which must be
+// active. Both stay valid until the new one is first used (Authenticate or
+// Confirm); then the old one is revoked, so a terminal that lost the answer
+// keeps working with its old credential. Earlier rotations of the terminal
+// that were never used are revoked: nobody holds their secret any more.
+func (t *Terminals) Rotate(ctx context.Context, credentialID int64) (string, int64, error) {
+	var cred string
+	var id int64
+	err := pgx.BeginFunc(ctx, t.pool, func(tx pgx.Tx) error {
+		var terminalID string
+		err := tx.QueryRow(ctx, `
+			SELECT terminal_id FROM terminal_credentials
+			WHERE credential_id = $1 AND revoked_at IS NULL FOR UPDATE`, credentialID).Scan(&terminalID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrUnauthorized
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE terminal_credentials SET revoked_at = now()
+			WHERE terminal_id = $1 AND credential_id <> $2 AND revoked_at IS NULL
+			  AND replaces IS NOT NULL AND confirmed_at IS NULL`, terminalID, credentialID); err != nil {
+			return err
+		}
+		cred, id, err = issue(ctx, tx, terminalID, IssuedByRotation, &credentialID)
+		return err
+	})
+	if errors.Is(err, ErrUnauthorized) {
+		return "", 0, err
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("auth: rotate credential: %w", err)
+	}
+	return cred, id, nil
+}
+
+// Confirm marks a credential issued by Rotate as in use and revokes the one
+// it replaced. It does nothing for a credential already confirmed or not
+// issued by rotation, and reports whether it revoked one.
+func (t *Terminals) Confirm(ctx context.Context, credentialID int64) (bool, error) {
+	var revoked bool
+	err := pgx.BeginFunc(ctx, t.pool, func(tx pgx.Tx) error {
+		var replaces *int64
+		err := tx.QueryRow(ctx, `
+			UPDATE terminal_credentials SET confirmed_at = now()
+			WHERE credential_id = $1 AND replaces IS NOT NULL AND confirmed_at IS NULL AND revoked_at IS NULL
+			RETURNING replaces`, credentialID).Scan(&replaces)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `
+			UPDATE terminal_credentials SET revoked_at = now() WHERE credential_id = $1 AND revoked_at IS NULL`, *replaces)
+		revoked = tag.RowsAffected() > 0
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("auth: confirm credential: %w", err)
+	}
+	return revoked, nil
 }
 
 // Authenticate checks a "<terminal-id>.<secret>" credential and returns the
@@ -86,9 +190,10 @@ func (t *Terminals) Authenticate(ctx context.Context, credential string) (string
 	sum := sha256.Sum256([]byte(secret))
 	var stored []byte
 	var credID int64
+	var pending bool
 	err := t.pool.QueryRow(ctx, `
-		SELECT credential_id, secret_sha256 FROM terminal_credentials
-		WHERE secret_sha256 = $1 AND terminal_id = $2 AND revoked_at IS NULL`, sum[:], id).Scan(&credID, &stored)
+		SELECT credential_id, secret_sha256, replaces IS NOT NULL AND confirmed_at IS NULL FROM terminal_credentials
+		WHERE secret_sha256 = $1 AND terminal_id = $2 AND revoked_at IS NULL`, sum[:], id).Scan(&credID, &stored, &pending)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", 0, ErrUnauthorized
 	}
@@ -99,6 +204,13 @@ func (t *Terminals) Authenticate(ctx context.Context, credential string) (string
 	// query cannot quietly turn this into a prefix or partial match.
 	if subtle.ConstantTimeCompare(stored, sum[:]) != 1 {
 		return "", 0, ErrUnauthorized
+	}
+	if pending {
+		// The first use of a rotated credential proves the terminal stored
+		// it: the one it replaces can go.
+		if _, err := t.Confirm(ctx, credID); err != nil {
+			return "", 0, err
+		}
 	}
 	return id, credID, nil
 }

@@ -1,29 +1,37 @@
 // Package daemon runs liggare-server: it connects to PostgreSQL, applies
-// migrations, and serves the sync endpoint and the status pages until its
-// context ends, then shuts down without losing a batch in flight.
+// migrations, and serves the sync endpoint, enrollment and the status pages
+// (and metrics, on a listener of their own) until its context ends, then
+// shuts down without losing a batch in flight. Check tests a configuration
+// and its database without serving.
 package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/liggare/liggare/server/internal/auth"
 	"github.com/liggare/liggare/server/internal/db"
 	"github.com/liggare/liggare/server/internal/downlink"
+	"github.com/liggare/liggare/server/internal/enroll"
 	"github.com/liggare/liggare/server/internal/ingest"
 	"github.com/liggare/liggare/server/internal/ledger"
+	"github.com/liggare/liggare/server/internal/metrics"
 	"github.com/liggare/liggare/server/internal/retention"
+	"github.com/liggare/liggare/server/internal/sdnotify"
 	"github.com/liggare/liggare/server/internal/syncserver"
 )
 
 // Config is liggare-server's configuration.
 type Config struct {
-	// Listen is the address of the sync endpoint and the status page.
+	// Listen is the address of the sync endpoint, enrollment and the pages.
 	Listen      string
 	DatabaseURL string
 	// ShutdownTimeout bounds the graceful shutdown.
@@ -35,13 +43,40 @@ type Config struct {
 	// NoRetention turns off the daily retention job (for a replica that
 	// should not run it; the job also takes a lock, so several may).
 	NoRetention bool
+	// TLSCert and TLSKey, when set, are PEM files: the main listener then
+	// speaks TLS only (wss://, https://). A renewed pair is picked up
+	// without a restart.
+	TLSCert, TLSKey string
+	// MetricsListen, when set, is the address of a plain-HTTP listener for
+	// /metrics, /livez and /readyz; keep it off the public network.
+	MetricsListen string
+	// Notifier, when set, tells systemd when the server is ready and
+	// stopping, and pings its watchdog.
+	Notifier *sdnotify.Notifier
 	// Ready, when set, is called with the listening address once the
 	// server accepts connections.
 	Ready func(net.Addr)
+	// MetricsReady, when set, is called with the metrics listener's
+	// address once it accepts connections.
+	MetricsReady func(net.Addr)
 }
+
+// defaultShutdownTimeout bounds the graceful shutdown; the systemd unit's
+// TimeoutStopSec leaves room above it.
+const defaultShutdownTimeout = 20 * time.Second
 
 // Run serves until ctx ends.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	var certs *certReloader
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		if cfg.TLSCert == "" || cfg.TLSKey == "" {
+			return errors.New("daemon: tls: set both the certificate and the key file")
+		}
+		var err error
+		if certs, err = newCertReloader(cfg.TLSCert, cfg.TLSKey, logger); err != nil {
+			return err
+		}
+	}
 	workers := cfg.Committer.Workers
 	if workers <= 0 {
 		workers = ingest.DefaultWorkers
@@ -57,40 +92,72 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 
 	store := ingest.NewStore(pool, logger)
 	reconciler := ledger.NewReconciler(pool, ledger.ReconcilerOptions{Rules: cfg.Rules, Logger: logger})
+	var sync *syncserver.Server
+	skew := cfg.Sync.TrustedSkew
+	if skew <= 0 {
+		skew = ingest.DefaultTrustedSkew
+	}
+	m := metrics.New(metrics.Options{
+		ClockThreshold: skew,
+		Connections:    func() int { return sync.Connections() },
+		Backlog:        reconciler.Backlog,
+		Logger:         logger,
+	})
 	cfg.Committer.Logger = logger
 	cfg.Committer.OnCommit = reconciler.Wake
+	cfg.Committer.OnApplied = m.GroupCommitted
 	committer := ingest.NewCommitter(store, cfg.Committer)
 	cards := downlink.NewFeed(pool, logger)
 	if err := cards.Refresh(ctx); err != nil {
 		return err
 	}
+	terminals := auth.NewTerminals(pool)
 	cfg.Sync.Cards = cards
-	cfg.Sync.Terminals = auth.NewTerminals(pool)
+	cfg.Sync.Terminals = terminals
 	cfg.Sync.Store = store
 	cfg.Sync.Committer = committer
 	cfg.Sync.Logger = logger
-	sync := syncserver.New(cfg.Sync)
+	cfg.Sync.Observer = m.SyncObserver()
+	sync = syncserver.New(cfg.Sync)
+	enrollment := enroll.NewHandler(enroll.NewStore(pool, terminals), logger)
+	enrollment.OnResult = m.EnrollResult
 
+	h := &probes{pool: pool}
 	mux := http.NewServeMux()
 	mux.Handle(syncserver.Path, sync)
+	enrollment.Register(mux)
 	mux.Handle("GET /status", &statusPage{pool: pool, sync: sync})
-	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if err := pool.Ping(r.Context()); err != nil {
-			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
+	h.register(mux)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("daemon: listen: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           logRequests(mux, logger, m.HTTPRequest),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	if certs != nil {
+		srv.TLSConfig = certs.tlsConfig()
+		// A non-nil, empty map keeps HTTP/2 off (see tlsConfig).
+		srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+	}
+	var msrv *http.Server
+	var mln net.Listener
+	if cfg.MetricsListen != "" {
+		if mln, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("daemon: metrics listen: %w", err)
+		}
+		mmux := http.NewServeMux()
+		mmux.Handle("GET /metrics", m.Handler())
+		h.register(mmux)
+		msrv = &http.Server{
+			Handler:           mmux,
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		}
 	}
 
 	commitCtx, stopCommitter := context.WithCancel(context.Background())
@@ -104,12 +171,35 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		job := &retention.Job{Pool: pool, Logger: logger}
 		go job.Run(commitCtx)
 	}
-	serveDone := make(chan error, 1)
-	go func() { serveDone <- srv.Serve(ln) }()
-	logger.Info("server_listening", "addr", ln.Addr().String())
+	serveDone := make(chan error, 2)
+	go func() {
+		if certs != nil {
+			serveDone <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		serveDone <- srv.Serve(ln)
+	}()
+	logger.Info("server_listening", "addr", ln.Addr().String(), "tls", certs != nil)
+	if msrv != nil {
+		go func() {
+			if err := msrv.Serve(mln); !errors.Is(err, http.ErrServerClosed) {
+				serveDone <- fmt.Errorf("metrics: %w", err)
+			}
+		}()
+		logger.Info("metrics_listening", "addr", mln.Addr().String())
+		if cfg.MetricsReady != nil {
+			cfg.MetricsReady(mln.Addr())
+		}
+	}
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr())
 	}
+	if err := cfg.Notifier.Notify(sdnotify.Ready, sdnotify.Status("serving on "+ln.Addr().String())); err != nil {
+		logger.Warn("sd_notify_failed", "err", err)
+	}
+	watchdogCtx, stopWatchdog := context.WithCancel(context.Background())
+	defer stopWatchdog()
+	go cfg.Notifier.RunWatchdog(watchdogCtx, nil)
 
 	select {
 	case <-ctx.Done():
@@ -118,10 +208,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 
 	// Shut down in order: stop accepting, let connections finish the batches
-	// in flight and send their Acks, then stop the committer.
+	// in flight and send their Acks, then stop the committer. /readyz says
+	// no from now on, so a load balancer stops sending.
+	h.draining.Store(true)
+	cfg.Notifier.Notify(sdnotify.Stopping, sdnotify.Status("draining connections"))
 	timeout := cfg.ShutdownTimeout
 	if timeout <= 0 {
-		timeout = 20 * time.Second
+		timeout = defaultShutdownTimeout
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -135,6 +228,33 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		err = errors.Join(err, cerr)
 	}
 	<-reconcilerDone
+	if msrv != nil {
+		msrv.Close()
+	}
 	logger.Info("server_stopped")
 	return err
+}
+
+// probes answers /livez (the process serves) and /readyz (it can do its
+// work: the database answers and it is not shutting down).
+type probes struct {
+	pool     *pgxpool.Pool
+	draining atomic.Bool
+}
+
+func (p *probes) register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if p.draining.Load() {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := p.pool.Ping(ctx); err != nil {
+			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
 }

@@ -241,7 +241,9 @@ func TestMigrateWaitsForLock(t *testing.T) {
 		t.Fatalf("MigrateFS() after release = %v", err)
 	}
 	var locks int
-	if err := pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted`).Scan(&locks); err != nil || locks != 0 {
+	if err := pool.QueryRow(t.Context(), `
+		SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&locks); err != nil || locks != 0 {
 		t.Errorf("advisory locks held after MigrateFS = %d, %v, want 0, nil", locks, err)
 	}
 }

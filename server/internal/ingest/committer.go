@@ -43,6 +43,9 @@ type CommitterOptions struct {
 	// OnCommit, when set, is called after each committed group: the ledger's
 	// reconciler uses it to start at once instead of at its next poll.
 	OnCommit func()
+	// OnApplied, when set, is called after each committed group with its
+	// size and how long the transaction took (for metrics).
+	OnApplied func(batches, taps int, took time.Duration)
 }
 
 // Done receives the outcome of one submission: its Ack after the commit, or
@@ -187,6 +190,7 @@ func (c *Committer) apply(group []request) {
 	}
 	var acks []*syncproto.Ack
 	var err error
+	began := time.Now()
 	for attempt := 0; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
 		acks, err = c.store.Apply(ctx, subs)
@@ -205,6 +209,13 @@ func (c *Committer) apply(group []request) {
 	}
 	if c.opts.OnCommit != nil {
 		c.opts.OnCommit()
+	}
+	if c.opts.OnApplied != nil {
+		taps := 0
+		for _, sub := range subs {
+			taps += len(sub.Batch.Taps)
+		}
+		c.opts.OnApplied(len(subs), taps, time.Since(began))
 	}
 	for i, r := range group {
 		r.done(acks[i], nil)

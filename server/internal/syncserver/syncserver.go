@@ -85,6 +85,29 @@ type Config struct {
 	// CredentialRecheck is how often a connection checks that its
 	// credential was not revoked (default DefaultCredentialRecheck).
 	CredentialRecheck time.Duration
+	// Observer, when set, is told about traffic (for metrics).
+	Observer *Observer
+}
+
+// Observer receives events for metrics. Any field may be nil. The functions
+// run on connection goroutines and must return quickly.
+type Observer struct {
+	// Report is called with what a terminal says about itself: at the
+	// Hello (prev nil), at each Status, and when the connection ends (cur
+	// nil), so that gauges over connected terminals can be kept exactly.
+	Report func(prev, cur *TerminalReport)
+	// BatchReceived is called for each batch read, with its tap count.
+	BatchReceived func(taps int)
+	// Acked is called when the Ack of a batch of taps is queued, latency
+	// after the batch was read.
+	Acked func(ack *syncproto.Ack, taps int, latency time.Duration)
+}
+
+// TerminalReport is what a terminal last reported about itself.
+type TerminalReport struct {
+	OutboxDepth uint64
+	// ClockOffset is the server clock minus the terminal's.
+	ClockOffset time.Duration
 }
 
 // Server accepts terminal connections.
@@ -274,6 +297,15 @@ type conn struct {
 	cardTimer *time.Timer
 	recheck   *time.Timer
 	cards     atomic.Pointer[downlink.Stream] // set once welcomed, version >= 2
+	report    *TerminalReport                 // the last one; the reader's alone
+}
+
+// observe tells the Observer of a new report (nil: the connection ended).
+func (c *conn) observe(cur *TerminalReport) {
+	if o := c.s.cfg.Observer; o != nil && o.Report != nil && (c.report != nil || cur != nil) {
+		o.Report(c.report, cur)
+	}
+	c.report = cur
 }
 
 // enqueue hands an item to the writer, starting one if none runs. Items
@@ -510,6 +542,7 @@ func (c *conn) startDrain() {
 func (c *conn) readLoop(sess *ingest.Session) {
 	defer c.s.wg.Done()
 	defer c.closeAfterFinal()
+	defer c.observe(nil)
 	c.ws.SetPongHandler(func(string) error {
 		return c.ws.SetReadDeadline(time.Now().Add(c.s.cfg.PongWait))
 	})
@@ -528,6 +561,9 @@ func (c *conn) readLoop(sess *ingest.Session) {
 				c.fail(syncproto.ErrorCodeTooLarge, "batch of %d taps, limit %d", len(m.Taps), c.s.cfg.MaxBatchTaps)
 				return
 			}
+			if o := c.s.cfg.Observer; o != nil && o.BatchReceived != nil {
+				o.BatchReceived(len(m.Taps))
+			}
 			if !c.submit(sess, m, received) {
 				return
 			}
@@ -538,6 +574,7 @@ func (c *conn) readLoop(sess *ingest.Session) {
 			if err != nil {
 				c.logger.Error("sync_status_failed", logErr, err)
 			}
+			c.observe(&TerminalReport{OutboxDepth: m.OutboxDepth, ClockOffset: received.Sub(time.UnixMicro(m.Clock.WallMicros))})
 		case *syncproto.CardAck:
 			st := c.cards.Load()
 			if st == nil {
@@ -627,6 +664,7 @@ func (c *conn) handshake() (*ingest.Session, bool) {
 		MaxInFlight:       uint32(c.s.cfg.MaxInFlight),
 		ClockOffsetMicros: sess.ClockOffset().Microseconds(),
 	})
+	c.observe(&TerminalReport{OutboxDepth: hello.OutboxDepth, ClockOffset: sess.ClockOffset()})
 	if feed := c.s.cfg.Cards; feed != nil && version >= 2 {
 		ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.HelloTimeout)
 		site, cacheSite, err := feed.TerminalSite(ctx, c.terminalID)
@@ -667,6 +705,9 @@ func (c *conn) submit(sess *ingest.Session, b *syncproto.Batch, received time.Ti
 			return
 		}
 		c.send(ack)
+		if o := c.s.cfg.Observer; o != nil && o.Acked != nil {
+			o.Acked(ack, len(b.Taps), time.Since(received))
+		}
 		c.release()
 	})
 	if err != nil {

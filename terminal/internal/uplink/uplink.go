@@ -22,6 +22,7 @@ package uplink
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -73,7 +74,13 @@ type Config struct {
 	// URL of the server's sync endpoint, ws:// or wss://.
 	URL string
 	// Credential is "<terminal-id>.<secret>".
-	Credential   string
+	Credential string
+	// LoadCredential, when set, is called before each connection for the
+	// current credential, so that a credential rotated on disk is used
+	// without a restart. It must name the same terminal as Credential.
+	LoadCredential func() (string, error)
+	// TLS, when set, configures wss:// connections (a private CA, say).
+	TLS          *tls.Config
 	AgentVersion string
 	MaxBatchTaps int
 	MaxInFlight  int
@@ -207,8 +214,18 @@ func (u *Uplink) session(ctx context.Context) (progressed bool, err error) {
 		HandshakeTimeout: u.cfg.WriteTimeout,
 		ReadBufferSize:   4096,
 		WriteBufferSize:  64 << 10,
+		TLSClientConfig:  u.cfg.TLS,
 	}
-	header := http.Header{"Authorization": {"Bearer " + u.cfg.Credential}}
+	cred := u.cfg.Credential
+	if u.cfg.LoadCredential != nil {
+		if cred, err = u.cfg.LoadCredential(); err != nil {
+			return false, fmt.Errorf("uplink: credential: %w", err)
+		}
+		if id, _, _ := strings.Cut(cred, "."); id != u.terminalID {
+			return false, fmt.Errorf("uplink: credential now names terminal %q, not %q: restart the agent", id, u.terminalID)
+		}
+	}
+	header := http.Header{"Authorization": {"Bearer " + cred}}
 	ws, resp, err := dialer.DialContext(ctx, u.cfg.URL, header)
 	if err != nil {
 		if resp != nil && resp.StatusCode == http.StatusUnauthorized {

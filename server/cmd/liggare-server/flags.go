@@ -1,0 +1,140 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/liggare/liggare/server/internal/daemon"
+)
+
+// logFlags configure the logger.
+type logFlags struct {
+	format, level string
+}
+
+func (l *logFlags) add(f *flagSet) {
+	f.StringVar(&l.format, "log-format", "text", "log format: text or json")
+	f.StringVar(&l.level, "log-level", "info", "least severe level logged: debug, info, warn or error")
+	f.bind("log-format", "LIGGARE_LOG_FORMAT")
+	f.bind("log-level", "LIGGARE_LOG_LEVEL")
+}
+
+func (l *logFlags) logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(l.level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", l.level)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch l.format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", l.format)
+}
+
+// addDatabase adds --database-url.
+func addDatabase(f *flagSet, url *string) {
+	f.StringVar(url, "database-url", "", "PostgreSQL URL; pool_max_conns etc. may be set in it")
+	f.bindSecret("database-url", "DATABASE_URL")
+}
+
+var errNoDatabase = errors.New("no database: set DATABASE_URL (or DATABASE_URL_FILE, --database-url)")
+
+// serveFlags are the flags of serve and check.
+func serveFlags(cfg *daemon.Config, log *logFlags) *flagSet {
+	f := newFlagSet("liggare-server serve")
+	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "address for terminals (sync, enrollment) and web pages")
+	f.bind("listen", "LIGGARE_LISTEN")
+	addDatabase(f, &cfg.DatabaseURL)
+	log.add(f)
+	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "address of a separate plain-HTTP listener for /metrics, /livez and /readyz, e.g. 127.0.0.1:9090 (default off)")
+	f.bind("metrics-listen", "LIGGARE_METRICS_LISTEN")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) file: the main listener then speaks TLS only (wss://, https://); renewals are picked up")
+	f.bind("tls-cert", "LIGGARE_TLS_CERT")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
+	f.bind("tls-key", "LIGGARE_TLS_KEY")
+	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 0, "longest graceful shutdown: batches in flight are finished and acknowledged (default 20s)")
+	f.bind("shutdown-timeout", "LIGGARE_SHUTDOWN_TIMEOUT")
+	f.DurationVar(&cfg.Sync.PingInterval, "ping-interval", 0, "websocket ping interval (default 30s)")
+	f.bind("ping-interval", "LIGGARE_PING_INTERVAL")
+	f.DurationVar(&cfg.Sync.PongWait, "pong-wait", 0, "drop a terminal silent this long (default 75s)")
+	f.bind("pong-wait", "LIGGARE_PONG_WAIT")
+	f.DurationVar(&cfg.Sync.CredentialRecheck, "credential-recheck", 0, "how often a connected terminal's credential is checked again: a revoked one is cut off within this (default 1m)")
+	f.bind("credential-recheck", "LIGGARE_CREDENTIAL_RECHECK")
+	f.IntVar(&cfg.Committer.Workers, "ingest-workers", 0, "concurrent ingest transactions (default 4)")
+	f.bind("ingest-workers", "LIGGARE_INGEST_WORKERS")
+	f.BoolVar(&cfg.NoRetention, "no-retention", false, "do not run the daily retention job in this process")
+	f.bind("no-retention", "LIGGARE_NO_RETENTION")
+	f.DurationVar(&cfg.Sync.TrustedSkew, "trusted-skew", 0, "a terminal clock further than this from the server's is not trusted; its taps are timed by the monotonic clock or the receive time, and say so (default 30s)")
+	f.bind("trusted-skew", "LIGGARE_TRUSTED_SKEW")
+	return f
+}
+
+// dbFlags are the flags of the commands that only need the database.
+func dbFlags(name string, url *string, log *logFlags) *flagSet {
+	f := newFlagSet(name)
+	addDatabase(f, url)
+	log.add(f)
+	return f
+}
+
+// enrollmentFlags are the flags of enrollment create.
+type enrollmentArgs struct {
+	url        string
+	site       string
+	terminalID string
+	direction  string
+	ttl        string
+	actor      string
+}
+
+func enrollmentFlags(a *enrollmentArgs, log *logFlags) *flagSet {
+	f := dbFlags("liggare-server enrollment create", &a.url, log)
+	f.StringVar(&a.site, "site", "", "the site's identifikationsnummer (required)")
+	f.StringVar(&a.terminalID, "terminal-id", "", "the only terminal id the code enrolls (default: the kiosk chooses, or the server names it)")
+	f.StringVar(&a.direction, "direction", "toggle", "reader direction: in|out|toggle")
+	f.StringVar(&a.ttl, "ttl", "24h", "how long the code may be used")
+	f.StringVar(&a.actor, "actor", "", "who creates the code, for the audit log (default cli:$SUDO_USER, or cli:$USER)")
+	return f
+}
+
+// terminalFlags are the flags of terminal add and terminal revoke.
+func terminalFlags(url, actor *string, log *logFlags) *flagSet {
+	f := dbFlags("liggare-server terminal", url, log)
+	f.StringVar(actor, "actor", "", "who acts, for the audit log (default cli:$SUDO_USER, or cli:$USER)")
+	return f
+}
+
+// cliActor names the operator at the command line for the audit log,
+// unless --actor did.
+func cliActor(given string, getenv func(string) string) string {
+	if given != "" {
+		return given
+	}
+	for _, v := range []string{"SUDO_USER", "USER", "LOGNAME"} {
+		if u := strings.TrimSpace(getenv(v)); u != "" {
+			return "cli:" + u
+		}
+	}
+	return "cli"
+}
+
+// devdbArgs are the flags of devdb.
+type devdbArgs struct {
+	dir     string
+	port    int
+	durable bool
+}
+
+func devdbFlags(a *devdbArgs) *flagSet {
+	f := newFlagSet("liggare-server devdb")
+	f.StringVar(&a.dir, "dir", ".demo/pg", "cluster folder (created when missing, reused otherwise)")
+	f.IntVar(&a.port, "port", 54329, "port (unix socket only; no TCP listener)")
+	f.BoolVar(&a.durable, "durable", true, "keep fsync on; off is faster and loses data on a crash")
+	return f
+}
