@@ -37,8 +37,12 @@ type driver struct {
 	made    map[string]uint64 // card id -> seq, for every tap answered "ok <seq>"
 	maybe   map[string]bool   // cards sent whose answer was lost: stored at most once
 	lastSeq uint64            // the highest seq answered "ok"
-	order   []string          // made cards in the order they were made
-	busy    time.Duration     // time spent waiting for answers, for the log
+	// epochMayChange: the terminal may move to a new store epoch while
+	// this driver taps (an outbox restored from an older copy rebases),
+	// so a confirmed seq may start again from a lower number.
+	epochMayChange bool
+	order          []string      // made cards in the order they were made
+	busy           time.Duration // time spent waiting for answers, for the log
 }
 
 func newDriver(tm *terminal) *driver {
@@ -92,7 +96,7 @@ func (d *driver) tap(ctx context.Context) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if seq <= d.lastSeq {
+	if seq <= d.lastSeq && !d.epochMayChange {
 		return fmt.Errorf("terminal %s confirmed %s as seq %d after seq %d: sequences must increase", d.term.id, card, seq, d.lastSeq)
 	}
 	d.made[card] = seq
