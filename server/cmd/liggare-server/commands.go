@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/liggare/liggare/server/internal/account"
+	"github.com/liggare/liggare/server/internal/pii"
+	"github.com/liggare/liggare/server/internal/registry"
 	"io"
 	"os"
 	"time"
@@ -164,19 +167,63 @@ func terminal(ctx context.Context, args []string, getenv func(string) string, st
 	return nil
 }
 
-// org will create an organisation and its first admin.
+// org creates an organisation (a tenant) and its first admin:
 //
-// TODO(accounts): organisations and their admins belong to
-// server/internal/account, which is being built now. Wire it here:
+//	liggare-server org create --name NAME --org-number NNNNNN-NNNN --admin EMAIL [--admin-name NAME]
 //
-//	liggare-server org create --name NAME --org-number NNNNNN-NNNN --admin EMAIL
-//
-// parse with dbFlags (plus those three), connect, create the organisation
-// and its first admin in one transaction through the account package, write
-// the audit entry there, and print the admin's one-time sign-in link (never
-// a password) on standard output. Until then this refuses, clearly.
-func org() error {
-	return errors.New("org: not available yet: creating an organisation and its first admin comes with server/internal/account")
+// The admin's one-time password goes to standard output once, for the
+// operator to hand over; it must be changed at the first sign-in, and only
+// its argon2id hash is stored.
+func org(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	const usage = "usage: liggare-server org create --name NAME --org-number NNNNNN-NNNN --admin EMAIL [--admin-name NAME]"
+	if len(args) == 0 || args[0] != "create" {
+		return errors.New(usage)
+	}
+	var a orgArgs
+	var log logFlags
+	f := orgFlags(&a, &log)
+	if err := f.parse(args[1:], getenv); err != nil {
+		return err
+	}
+	if a.name == "" || a.orgNumber == "" || a.admin == "" || f.NArg() > 0 {
+		return errors.New(usage)
+	}
+	keys, err := a.pii.keys()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	pool, err := connect(ctx, a.url, &log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	orgID, err := registry.NewStore(pool, keys).CreateOrganisation(ctx, registry.NewOrganisation{Name: a.name, OrgNumber: a.orgNumber})
+	if err != nil {
+		return err
+	}
+	adminName := a.adminName
+	if adminName == "" {
+		adminName = a.admin
+	}
+	user, password, err := account.NewStore(pool, keys, account.Options{}).BootstrapOrgAdmin(ctx, orgID, a.admin, adminName)
+	if err != nil {
+		return fmt.Errorf("organisation %d created, but not its admin: %w", orgID, err)
+	}
+	fmt.Fprintf(os.Stderr, "Organisation %q created (id %d) with admin %s (user %d).\n"+
+		"The admin's one-time password follows; it must be changed at the first sign-in.\n",
+		a.name, orgID, user.Email, user.ID)
+	fmt.Fprintln(stdout, password)
+	return nil
+}
+
+// keygen prints a fresh encryption key and index key for the PII keys,
+// as the environment lines to put in the server's secret configuration.
+func keygen(stdout io.Writer) error {
+	fmt.Fprintf(stdout, "LIGGARE_PII_KEYS=%s\nLIGGARE_PII_INDEX_KEY=%s\n", pii.GenerateKeyB64(), pii.GenerateKeyB64())
+	fmt.Fprintln(os.Stderr, "Keep both keys secret and backed up: without them no identity number in the database can be read or found.")
+	return nil
 }
 
 // devDB runs a private PostgreSQL cluster until interrupted: the first line

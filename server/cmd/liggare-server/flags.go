@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/liggare/liggare/server/internal/pii"
 	"log/slog"
 	"os"
 	"strings"
@@ -136,5 +137,41 @@ func devdbFlags(a *devdbArgs) *flagSet {
 	f.StringVar(&a.dir, "dir", ".demo/pg", "cluster folder (created when missing, reused otherwise)")
 	f.IntVar(&a.port, "port", 54329, "port (unix socket only; no TCP listener)")
 	f.BoolVar(&a.durable, "durable", true, "keep fsync on; off is faster and loses data on a crash")
+	return f
+}
+
+// piiArgs are the keys that protect identity numbers at rest (see pii).
+type piiArgs struct {
+	enc, index string
+}
+
+func (a *piiArgs) add(f *flagSet) {
+	f.StringVar(&a.enc, "pii-keys", "", "keys encrypting identity numbers: one base64 key, or ID:KEY,ID:KEY with the current key first (secret; liggare-server keygen makes one)")
+	f.bindSecret("pii-keys", "LIGGARE_PII_KEYS")
+	f.StringVar(&a.index, "pii-index-key", "", "key of the keyed hash that finds identity numbers, base64 (secret; never rotate without re-indexing)")
+	f.bindSecret("pii-index-key", "LIGGARE_PII_INDEX_KEY")
+}
+
+func (a *piiArgs) keys() (*pii.Keys, error) {
+	if a.enc == "" || a.index == "" {
+		return nil, errors.New("no PII keys: set LIGGARE_PII_KEYS and LIGGARE_PII_INDEX_KEY (or their _FILE forms); liggare-server keygen makes them")
+	}
+	return pii.LoadKeys(a.enc, a.index)
+}
+
+// orgArgs are the flags of org create.
+type orgArgs struct {
+	url                               string
+	name, orgNumber, admin, adminName string
+	pii                               piiArgs
+}
+
+func orgFlags(a *orgArgs, log *logFlags) *flagSet {
+	f := dbFlags("liggare-server org create", &a.url, log)
+	f.StringVar(&a.name, "name", "", "the organisation's name (required)")
+	f.StringVar(&a.orgNumber, "org-number", "", "its organisationsnummer, or a sole trader's personnummer (required)")
+	f.StringVar(&a.admin, "admin", "", "the first admin's e-mail address (required)")
+	f.StringVar(&a.adminName, "admin-name", "", "the first admin's name")
+	a.pii.add(f)
 	return f
 }

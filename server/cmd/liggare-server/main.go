@@ -50,9 +50,11 @@ func run(args []string, getenv func(string) string, stdout io.Writer) error {
 	case "terminal":
 		return terminal(ctx, args, getenv, stdout)
 	case "org":
-		return org()
+		return org(ctx, args, getenv, stdout)
+	case "keygen":
+		return keygen(stdout)
 	case "devdb":
 		return devDB(ctx, args, getenv, stdout)
 	}
-	return fmt.Errorf("unknown command %q (want serve, check, migrate, enrollment, terminal or devdb)", cmd)
+	return fmt.Errorf("unknown command %q (want serve, check, migrate, enrollment, terminal, org, keygen or devdb)", cmd)
 }

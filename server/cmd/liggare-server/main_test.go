@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -94,9 +97,46 @@ func TestCheckCommand(t *testing.T) {
 	}
 }
 
-func TestOrgIsAHook(t *testing.T) {
-	if err := run([]string{"org", "create"}, envOf(nil), &strings.Builder{}); err == nil || !strings.Contains(err.Error(), "account") {
-		t.Errorf("org = %v, want a clear not-yet", err)
+func TestOrgCreate(t *testing.T) {
+	url := pgtest.NewURL(t)
+	var keys strings.Builder
+	if err := run([]string{"keygen"}, envOf(nil), &keys); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"DATABASE_URL": url}
+	for _, line := range strings.Fields(keys.String()) {
+		k, v, _ := strings.Cut(line, "=")
+		env[k] = v
+	}
+	if err := run([]string{"org", "create", "--name", "Bygg AB", "--org-number", "556036-0793"}, envOf(env), &strings.Builder{}); err == nil ||
+		!strings.Contains(err.Error(), "usage") {
+		t.Errorf("org create without --admin = %v, want the usage", err)
+	}
+	if err := run([]string{"org", "create", "--name", "Bygg AB", "--org-number", "556036-0793", "--admin", "a@bygg.se"}, envOf(map[string]string{"DATABASE_URL": url}), &strings.Builder{}); err == nil ||
+		!strings.Contains(err.Error(), "PII keys") {
+		t.Errorf("org create without keys = %v, want a clear refusal", err)
+	}
+	var out strings.Builder
+	if err := run([]string{"org", "create", "--name", "Bygg AB", "--org-number", "556036-0793", "--admin", "Admin@Bygg.se"}, envOf(env), &out); err != nil {
+		t.Fatal(err)
+	}
+	password := strings.TrimSpace(out.String())
+	if len(password) < 16 {
+		t.Fatalf("one-time password %q too short", password)
+	}
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var hash, role string
+	if err := conn.QueryRow(context.Background(), `
+		SELECT u.password_hash, m.role FROM users u JOIN memberships m USING (user_id)
+		JOIN organisations o ON o.org_id = m.org_id WHERE u.email = 'admin@bygg.se' AND o.name = 'Bygg AB'`).Scan(&hash, &role); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(hash, "$argon2id$") || strings.Contains(hash, password) || role != "org_admin" {
+		t.Errorf("stored hash %q role %q", hash, role)
 	}
 }
 

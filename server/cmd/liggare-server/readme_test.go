@@ -23,7 +23,9 @@ func documented() map[string]*flagSet {
 	var url, actor string
 	var e enrollmentArgs
 	var d devdbArgs
+	var o orgArgs
 	return map[string]*flagSet{
+		"liggare-server org create":        orgFlags(&o, &log),
 		"liggare-server serve":             serveFlags(&cfg, &log),
 		"liggare-server migrate":           dbFlags("liggare-server migrate", &url, &log),
 		"liggare-server enrollment create": enrollmentFlags(&e, &log),
