@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/liggare/liggare/syncproto"
 	"github.com/liggare/liggare/terminal/internal/cardcache"
@@ -55,6 +56,23 @@ type Agent struct {
 	Reader tapsource.Source
 	Clock  uplink.Clock
 	Logger *slog.Logger
+	// Observe, when set, is called at the end of every Record with what it
+	// answered, recorded or not, before the reader is told. It runs on the
+	// reader's goroutine, so it must not block: the kiosk screen and the
+	// terminal's tap journal only hand the observation on.
+	Observe func(Observation)
+}
+
+// Observation is one card presentation and what Record answered, for
+// Agent.Observe.
+type Observation struct {
+	Read tapsource.Read
+	// At is the tap's time by the device clock, as stored with it.
+	At time.Time
+	// Epoch is the outbox's store epoch: with Feedback.Seq it names a
+	// recorded tap.
+	Epoch    int64
+	Feedback tapsource.Feedback
 }
 
 // Run runs the reader and the uplink until ctx ends.
@@ -70,7 +88,16 @@ func (a *Agent) Run(ctx context.Context) error {
 // recorded whatever it is. Only a card id that is no card id, or an outbox
 // that cannot take the tap, leaves the tap unrecorded.
 func (a *Agent) Record(ctx context.Context, r tapsource.Read) tapsource.Feedback {
-	tap := syncproto.Tap{CardID: r.CardID, Reader: r.Reader, Clock: a.Clock.Now()}
+	clk := a.Clock.Now()
+	fb := a.record(ctx, r, clk)
+	if a.Observe != nil {
+		a.Observe(Observation{Read: r, At: time.UnixMicro(clk.WallMicros), Epoch: a.Outbox.Epoch(), Feedback: fb})
+	}
+	return fb
+}
+
+func (a *Agent) record(ctx context.Context, r tapsource.Read, clk syncproto.Clock) tapsource.Feedback {
+	tap := syncproto.Tap{CardID: r.CardID, Reader: r.Reader, Clock: clk}
 	if err := tap.Check(); err != nil {
 		// Not a card identity (a misread, line noise): nothing to record,
 		// and a tap the server must refuse would only sit in the outbox.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -200,5 +201,27 @@ func TestKioskTextForEveryAnswer(t *testing.T) {
 	}
 	if got := KioskText("some_future_status"); got != fallbackText {
 		t.Errorf("KioskText(some_future_status) = %q, want %q", got, fallbackText)
+	}
+}
+
+func TestObserveSeesEveryAnswer(t *testing.T) {
+	a := newAgent(t, outbox.Options{}, []syncproto.CardInfo{
+		{CardID: "AA0000000001", Name: "Åsa Öberg", Employer: "Bygg AB", Status: syncproto.CardActive}})
+	var seen []Observation
+	a.Observe = func(o Observation) { seen = append(seen, o) }
+	ctx := context.Background()
+	fb := a.Record(ctx, tapsource.Read{CardID: "AA0000000001", Reader: "in"})
+	a.Record(ctx, tapsource.Read{CardID: ""})
+	want := []Observation{
+		{Read: tapsource.Read{CardID: "AA0000000001", Reader: "in"}, At: time.UnixMicro(fixedClock{}.Now().WallMicros),
+			Epoch: a.Outbox.Epoch(), Feedback: fb},
+		{Read: tapsource.Read{CardID: ""}, At: time.UnixMicro(fixedClock{}.Now().WallMicros),
+			Epoch: a.Outbox.Epoch(), Feedback: tapsource.Feedback{Answer: AnswerUnreadable}},
+	}
+	if diff := cmp.Diff(want, seen); diff != "" {
+		t.Errorf("observations (-want +got):\n%s", diff)
+	}
+	if !fb.Recorded || fb.Name != "Åsa Öberg" {
+		t.Errorf("Record = %+v, want recorded, with the holder's name", fb)
 	}
 }
