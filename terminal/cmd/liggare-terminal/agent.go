@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/liggare/liggare/terminal/internal/inspect"
+	"github.com/liggare/liggare/terminal/internal/kiosk"
 	"io/fs"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -88,6 +91,44 @@ func runAgent(ctx context.Context, args []string, getenv func(string) string) er
 	notifier := sdnotify.FromEnv(getenv)
 	g, gctx := errgroup.WithContext(ctx)
 	ag := &agent.Agent{Outbox: ob, Cards: cards, Uplink: link, Reader: reader, Clock: clk, Logger: logger}
+
+	// The kiosk screen and offline inspection: every tap also goes into a
+	// 24-hour journal, so the site's on-site list can be shown without the
+	// network.
+	modes, err := inspect.ParseModes(a.inspectModes)
+	if err != nil {
+		return err
+	}
+	journal, err := inspect.OpenJournal(filepath.Join(filepath.Dir(a.outbox), "journal.db"),
+		inspect.JournalOptions{Modes: modes, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer journal.Close()
+	var pinHash string
+	if a.inspectPINFile != "" {
+		b, err := os.ReadFile(a.inspectPINFile)
+		if err != nil {
+			return fmt.Errorf("inspection PIN: %w", err)
+		}
+		pinHash = strings.TrimSpace(string(b))
+	}
+	guard, err := inspect.NewGuard(pinHash, nil)
+	if err != nil {
+		return err
+	}
+	src := &inspect.Sources{Journal: journal, Outbox: ob, Cards: cards.Lookup, Link: link.State, TerminalID: terminalID}
+	screen := kiosk.New(kiosk.Config{Outbox: ob, Link: link.State, TerminalID: terminalID, Logger: logger,
+		Inspect: inspect.NewHandler(src, guard, inspect.HandlerOptions{OutDir: a.inspectOut, Logger: logger})})
+	ag.Observe = func(o agent.Observation) { screen.Show(o, string(journal.Add(o))) }
+	if a.kioskListen != "" {
+		ln, err := kiosk.Listen(a.kioskListen)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return screen.Run(gctx, ln) })
+		logger.Info("kiosk_listening", "addr", ln.Addr().String())
+	}
 	g.Go(func() error {
 		err := ag.Run(gctx)
 		if err == nil && ctx.Err() == nil {

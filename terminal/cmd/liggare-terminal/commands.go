@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/liggare/liggare/terminal/internal/inspect"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/liggare/liggare/terminal/internal/enroll"
 	"github.com/liggare/liggare/terminal/internal/outbox"
@@ -90,4 +93,19 @@ func inspectOutbox(args []string, getenv func(string) string, stdout io.Writer) 
 		"oldest_wall_micros": st.OldestWallMicros,
 		"full":               st.Full,
 	})
+}
+
+// pinHash reads a site PIN from standard input and prints its hash, for the
+// file --inspect-pin-file names: the PIN itself is never stored.
+func pinHash(stdin io.Reader, stdout io.Writer) error {
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("pin-hash: %w", err)
+	}
+	h, err := inspect.HashPIN(strings.TrimSpace(line))
+	if err != nil {
+		return fmt.Errorf("pin-hash: %w", err)
+	}
+	fmt.Fprintln(stdout, h)
+	return nil
 }

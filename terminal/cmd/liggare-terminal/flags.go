@@ -24,6 +24,10 @@ type agentArgs struct {
 	reader              string
 	logFormat, logLevel string
 	healthListen        string
+	kioskListen         string
+	inspectPINFile      string
+	inspectModes        string
+	inspectOut          string
 	// credentialFromFile is false when no credential file was named and
 	// LIGGARE_CREDENTIAL holds the credential itself.
 	credentialFromFile bool
@@ -67,6 +71,14 @@ func agentFlags(a *agentArgs, up *uplink.Config) *flagSet {
 	f.bind("log-level", "LIGGARE_LOG_LEVEL")
 	f.StringVar(&a.healthListen, "health-listen", "", "loopback address serving GET /healthz, e.g. 127.0.0.1:7070 (default off)")
 	f.bind("health-listen", "LIGGARE_HEALTH_LISTEN")
+	f.StringVar(&a.kioskListen, "kiosk-listen", "", "loopback address of the kiosk screen for a full-screen browser, e.g. 127.0.0.1:7080 (default off)")
+	f.bind("kiosk-listen", "LIGGARE_KIOSK_LISTEN")
+	f.StringVar(&a.inspectPINFile, "inspect-pin-file", "", "file holding the hash of the site PIN that opens inspection on the kiosk (liggare-terminal pin-hash makes it; default: inspection off)")
+	f.bind("inspect-pin-file", "LIGGARE_INSPECT_PIN_FILE")
+	f.StringVar(&a.inspectModes, "inspect-modes", "toggle", "reader direction(s) for the offline on-site list: in, out, toggle, or name=mode,... per reader")
+	f.bind("inspect-modes", "LIGGARE_INSPECT_MODES")
+	f.StringVar(&a.inspectOut, "inspect-out", "", "folder where inspection saves its files on the terminal (e.g. a mounted USB stick)")
+	f.bind("inspect-out", "LIGGARE_INSPECT_OUT")
 	f.IntVar(&up.MaxBatchTaps, "batch", 0, "taps per batch (default 1024)")
 	f.bind("batch", "LIGGARE_BATCH")
 	f.IntVar(&up.MaxInFlight, "in-flight", 0, "batches sent before waiting for an Ack (default 8)")

@@ -46,6 +46,8 @@ func run(args []string, getenv func(string) string, stdout io.Writer) error {
 		return rotateCmd(ctx, args, getenv, stdout)
 	case "outbox":
 		return inspectOutbox(args, getenv, stdout)
+	case "pin-hash":
+		return pinHash(os.Stdin, stdout)
 	}
-	return fmt.Errorf("unknown command %q (want run, enroll, rotate or outbox)", cmd)
+	return fmt.Errorf("unknown command %q (want run, enroll, rotate, outbox or pin-hash)", cmd)
 }
