@@ -4,7 +4,7 @@
 GO            ?= go
 BIN           := bin
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
-BINARIES      := liggare-server liggare-terminal liggare-demo
+BINARIES      := liggare-server liggare-terminal liggare-demo liggare-bridge
 TEST_TIMEOUT  ?= 45m
 BENCH         ?= .
 BENCHTIME     ?= 1x
@@ -15,7 +15,7 @@ all: build
 
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./server/cmd/liggare-server ./server/cmd/liggare-demo ./terminal/cmd/liggare-terminal
+	$(GO) build -o $(BIN)/ ./server/cmd/liggare-server ./server/cmd/liggare-demo ./terminal/cmd/liggare-terminal ./firmware-bridge/cmd/liggare-bridge
 
 # Every test, under -race, against real PostgreSQL clusters the tests start
 # themselves (or PGTEST_URL), real bbolt files and real sockets.

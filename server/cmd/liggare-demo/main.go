@@ -1,8 +1,17 @@
 // Command liggare-demo runs the whole system on one machine: a private
 // PostgreSQL cluster (unless DATABASE_URL is set), liggare-server, and a few
-// liggare-terminal agents on simulated readers with a crew of workers each.
-// It expects the other binaries beside itself (make build puts them in bin/).
-// Stop it with Ctrl-C; everything it started stops with it.
+// liggare-terminal agents, one crew of workers tapping at all of them.
+//
+// Each kiosk reads a simulated card reader over a pseudo-terminal, through
+// the same driver a real reader would use: by default the first kiosk has
+// an OSDP reader, the second a PN532, the third a line reader (and so on in
+// turn), each simulated by "liggare-bridge simulate" behind a stable path
+// in the demo folder (.demo/reader-N). --readers sim gives every kiosk the
+// terminal's built-in simulator instead, for machines without
+// pseudo-terminals.
+//
+// It expects the other binaries beside itself (make build puts them in
+// bin/). Stop it with Ctrl-C; everything it started stops with it.
 package main
 
 import (
@@ -39,6 +48,7 @@ type config struct {
 	interval  time.Duration
 	duration  time.Duration
 	pgPort    int
+	readers   string
 }
 
 func run() error {
@@ -50,7 +60,13 @@ func run() error {
 	flag.DurationVar(&cfg.interval, "interval", 4*time.Second, "mean time between a terminal's taps (a worker taps about every workers*interval/terminals)")
 	flag.DurationVar(&cfg.duration, "duration", 0, "stop after this long and check taps arrived (0: run until Ctrl-C)")
 	flag.IntVar(&cfg.pgPort, "pg-port", 54329, "port of the private PostgreSQL (unix socket only)")
+	flag.StringVar(&cfg.readers, "readers", "mix", "the kiosks' card readers: mix (OSDP, PN532, line reader in turn), "+
+		"a comma-separated list of osdp, pn532 and line (used in turn), or sim (the terminal's built-in simulator, no pseudo-terminals needed)")
 	flag.Parse()
+	kinds, err := readerKinds(cfg.readers)
+	if err != nil {
+		return err
+	}
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -63,6 +79,12 @@ func run() error {
 	dir, err := filepath.Abs(cfg.dir)
 	if err != nil {
 		return err
+	}
+	if kinds[0] != readerSim {
+		if err := ptysWork(); err != nil {
+			fmt.Printf("Pseudo-terminals do not work here (%v): every kiosk uses --reader sim.\n", err)
+			kinds = []string{readerSim}
+		}
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
 		return err
@@ -126,57 +148,83 @@ func run() error {
 	if err := seed(ctx, pool, keys, ids, cfg.workers); err != nil {
 		return fmt.Errorf("seed the demo registry: %w", err)
 	}
-	for _, id := range ids {
-		credFile := filepath.Join(dir, id+".credential")
+	started := time.Now()
+	var kiosks []kiosk
+	for i, id := range ids {
+		// Each kiosk has a folder of its own, as each real kiosk has its
+		// own disk: its outbox, card cache and journal sit side by side.
+		kioskDir := filepath.Join(dir, id)
+		if err := os.MkdirAll(kioskDir, 0o755); err != nil {
+			return err
+		}
+		credFile := filepath.Join(kioskDir, "credential")
 		if err := os.WriteFile(credFile, creds[id], 0o600); err != nil {
 			return err
+		}
+		k := newKiosk(id, kinds[i%len(kinds)], filepath.Join(dir, fmt.Sprintf("reader-%d", i+1)), cfg)
+		if k.kind != readerSim {
+			// The reader first: the terminal opens its stable path.
+			sim := exec.Command(filepath.Join(bin, "liggare-bridge"), k.simulateArgs(cfg)...)
+			if err := startLogged(sim, dir, fmt.Sprintf("reader-%d", i+1)); err != nil {
+				return err
+			}
+			defer terminate(sim)
+			if err := waitPath(ctx, k.link); err != nil {
+				return fmt.Errorf("simulated reader %s did not start (see %s): %w", k.link,
+					filepath.Join(dir, "logs", fmt.Sprintf("reader-%d.log", i+1)), err)
+			}
 		}
 		// Every kiosk is at the same gate: one crew taps at all of them.
 		term := exec.Command(filepath.Join(bin, "liggare-terminal"),
 			"--server", "ws://"+cfg.listen+"/v1/sync",
 			"--credential-file", credFile,
-			"--outbox", filepath.Join(dir, id+".outbox"),
-			"--reader", fmt.Sprintf("sim:workers=%d,interval=%s,prefix=AB", cfg.workers, cfg.interval),
+			"--outbox", filepath.Join(kioskDir, "outbox.db"),
+			"--reader", k.spec,
 			"--status-interval", "2s")
 		if err := startLogged(term, dir, id); err != nil {
 			return err
 		}
 		defer terminate(term)
+		kiosks = append(kiosks, k)
 	}
 
 	fmt.Printf(`
 Liggare demo is running: %d kiosks at the gate of site %s, a crew of %d workers.
 
+%s
   Status page:   http://%s/status   (refreshes every 2 s)
   Work periods:  psql '%s' -c "SELECT p.name, to_char(w.start_at, 'HH24:MI:SS') AS in, to_char(w.end_at, 'HH24:MI:SS') AS out FROM work_periods w JOIN persons p USING (person_id) WHERE w.recorded_to = 'infinity' ORDER BY w.start_at DESC LIMIT 15"
   Logs:          %s
 
 Press Ctrl-C to stop.
-`, cfg.terminals, demoSite, cfg.workers, cfg.listen, dbURL, filepath.Join(dir, "logs"))
+`, cfg.terminals, demoSite, cfg.workers, describeKiosks(kiosks, cfg.dir), cfg.listen, dbURL, filepath.Join(dir, "logs"))
 
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
-	var taps int64
+	var taps, periods int64
+	perKiosk := map[string]int64{}
 	for {
 		select {
 		case <-ctx.Done():
 			fmt.Println("\nStopping.")
 			if cfg.duration > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				if taps == 0 {
-					return errors.New("no taps reached the database")
-				}
-				fmt.Printf("demo ok: %d taps stored\n", taps)
+				return checkRun(kiosks, perKiosk, taps, periods, dir)
 			}
 			return nil
 		case <-tick.C:
-			var periods, onSite int64
+			var onSite int64
 			if err := pool.QueryRow(ctx, `
 				SELECT (SELECT count(*) FROM taps),
 				       (SELECT count(*) FROM work_periods WHERE recorded_to = 'infinity'),
 				       (SELECT count(*) FROM work_periods WHERE recorded_to = 'infinity' AND end_at IS NULL
-				          AND start_at > now() - interval '16 hours' AND NOT missing_checkout)`).Scan(&taps, &periods, &onSite); err == nil {
-				fmt.Printf("%s  taps stored: %d   work periods: %d   on site now: %d\n", time.Now().Format("15:04:05"), taps, periods, onSite)
+				          AND start_at > now() - interval '16 hours' AND NOT missing_checkout)`).Scan(&taps, &periods, &onSite); err != nil {
+				continue
 			}
+			if counts, err := tapsSince(ctx, pool, started); err == nil {
+				perKiosk = counts
+			}
+			fmt.Printf("%s  taps stored: %d (this run: %s)   work periods: %d   on site now: %d\n",
+				time.Now().Format("15:04:05"), taps, kioskCounts(kiosks, perKiosk), periods, onSite)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/liggare/liggare/firmware-bridge/cmd/liggare-bridge/crew"
 	"github.com/liggare/liggare/server/internal/pii"
 	"github.com/liggare/liggare/server/internal/registry"
 )
@@ -59,16 +60,19 @@ func personnummer(i int) string {
 }
 
 // seed registers the demo's companies, site, workers and cards, and places
-// the terminals on the site, unless a previous run already did. The
-// simulated readers yield card ids AB0000001000 onwards; the last worker's
-// card is left unregistered so the ledger shows an unknown card.
+// the terminals on the site, unless a previous run already did. Worker i
+// carries card crew.CardNumber(i) (AB0000001000 onwards), on a chip with
+// UID crew.ChipUID(i): the tapsource simulator yields card numbers, the
+// simulated OSDP, PN532 and line readers yield chip UIDs, and the registry
+// knows a card by both. The last worker's card is left unregistered so the
+// ledger shows an unknown card.
 func seed(ctx context.Context, pool *pgxpool.Pool, keys *pii.Keys, terminals []string, workers int) error {
 	var done bool
 	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sites WHERE site_ident = $1)`, demoSite).Scan(&done); err != nil {
 		return err
 	}
 	if done {
-		return nil
+		return seedChips(ctx, pool, workers)
 	}
 	reg := registry.NewStore(pool, keys)
 	owner, err := reg.CreateOrganisation(ctx, registry.NewOrganisation{Name: "Demo Bygg AB", OrgNumber: "556036-0793"})
@@ -97,8 +101,8 @@ func seed(ctx context.Context, pool *pgxpool.Pool, keys *pii.Keys, terminals []s
 		if err != nil {
 			return fmt.Errorf("demo person %d: %w", i, err)
 		}
-		if _, err := reg.AddCard(ctx, org, registry.NewCard{CardNumber: fmt.Sprintf("AB%010d", 1000+i), PersonID: p,
-			ValidUntil: time.Now().AddDate(2, 0, 0)}); err != nil {
+		if _, err := reg.AddCard(ctx, org, registry.NewCard{CardNumber: crew.CardNumber(i), ChipUIDs: []string{chipUID(i)},
+			PersonID: p, ValidUntil: time.Now().AddDate(2, 0, 0)}); err != nil {
 			return fmt.Errorf("demo card %d: %w", i, err)
 		}
 	}
@@ -106,6 +110,29 @@ func seed(ctx context.Context, pool *pgxpool.Pool, keys *pii.Keys, terminals []s
 		if err := reg.AssignTerminal(ctx, owner, id, site, "toggle", time.Now().Add(-time.Minute), "liggare-demo"); err != nil {
 			return fmt.Errorf("place terminal %s: %w", id, err)
 		}
+	}
+	return nil
+}
+
+// chipUID is worker i's chip UID as the registry writes it.
+func chipUID(i int) string { return fmt.Sprintf("%X", crew.ChipUID(i)) }
+
+// seedChips gives the cards of a demo database seeded before the simulated
+// readers existed their chip UIDs; a card that has its UID already is left
+// alone.
+func seedChips(ctx context.Context, pool *pgxpool.Pool, workers int) error {
+	var numbers, uids []string
+	for i := 0; i < workers-1; i++ {
+		numbers, uids = append(numbers, crew.CardNumber(i)), append(uids, chipUID(i))
+	}
+	_, err := pool.Exec(ctx, `
+		INSERT INTO card_chips (org_id, chip_uid, card_id)
+		SELECT c.org_id, w.uid, c.card_id
+		FROM unnest($1::text[], $2::text[]) AS w(number, uid)
+		JOIN cards c ON c.card_number = w.number
+		ON CONFLICT (org_id, chip_uid) DO NOTHING`, numbers, uids)
+	if err != nil {
+		return fmt.Errorf("demo chip UIDs: %w", err)
 	}
 	return nil
 }

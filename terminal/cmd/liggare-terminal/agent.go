@@ -53,7 +53,7 @@ func runAgent(ctx context.Context, args []string, getenv func(string) string) er
 	if err != nil {
 		return err
 	}
-	reader, err := tapsource.Parse(a.reader)
+	reader, err := tapsource.ParseWith(a.reader, tapsource.Options{Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ func runAgent(ctx context.Context, args []string, getenv func(string) string) er
 	if err != nil {
 		return err
 	}
-	journal, err := inspect.OpenJournal(filepath.Join(filepath.Dir(a.outbox), "journal.db"),
+	journal, err := inspect.OpenJournal(siblingPath(a.outbox, "journal.db", "journal"),
 		inspect.JournalOptions{Modes: modes, Logger: logger})
 	if err != nil {
 		return err
@@ -178,10 +178,17 @@ func credentialSource(a agentArgs, getenv func(string) string) func() (string, e
 // defaultCardsPath names the card cache after the outbox, so that several
 // terminals sharing a directory (tests, a bench) never share a cache.
 func defaultCardsPath(outboxPath string) string {
+	return siblingPath(outboxPath, "cards.db", "cards")
+}
+
+// siblingPath names a file beside the outbox after it: plain (cards.db)
+// next to outbox.db, <name>.<kind>.db next to any other outbox <name>.<ext>,
+// so terminals sharing a folder never share (or lock) each other's files.
+func siblingPath(outboxPath, plain, kind string) string {
 	dir, base := filepath.Split(outboxPath)
 	name := strings.TrimSuffix(base, filepath.Ext(base))
 	if name == "outbox" {
-		return filepath.Join(dir, "cards.db")
+		return filepath.Join(dir, plain)
 	}
-	return filepath.Join(dir, name+".cards.db")
+	return filepath.Join(dir, name+"."+kind+".db")
 }

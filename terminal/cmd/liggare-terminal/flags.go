@@ -63,7 +63,7 @@ func agentFlags(a *agentArgs, up *uplink.Config) *flagSet {
 	f.bind("cards", "LIGGARE_CARDS")
 	f.IntVar(&a.maxPending, "max-pending", 0, "most unacknowledged taps kept before new taps are refused (default 500000)")
 	f.bind("max-pending", "LIGGARE_MAX_PENDING")
-	f.StringVar(&a.reader, "reader", "sim", "card reader: sim[:workers=N,interval=D] or feed:ADDR")
+	f.StringVar(&a.reader, "reader", "sim", "card reader: osdp:PATH?addr=1, pn532:PATH, line:PATH (see firmware-bridge), sim[:workers=N,interval=D] or feed:ADDR")
 	f.bind("reader", "LIGGARE_READER")
 	f.StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
 	f.bind("log-format", "LIGGARE_LOG_FORMAT")

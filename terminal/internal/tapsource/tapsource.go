@@ -1,16 +1,19 @@
-// Package tapsource provides simulated card readers for the terminal until
-// real readers are attached through the firmware bridge: a random generator
-// for demos ("sim") and a line-driven feed for tests ("feed").
+// Package tapsource gives the terminal its card reader, named by the
+// --reader flag: a real reader on a serial port through a firmware-bridge
+// driver ("osdp:", "pn532:", "line:"), a random generator for demos
+// ("sim") or a line-driven feed for tests ("feed").
 //
 // A source calls its handler once per card presentation and reports the
-// handler's Feedback the way its reader would: the simulator logs it, the
-// feed writes it back on the line the card came from.
+// handler's Feedback the way its reader would: a driver shows it on the
+// reader's LED and beeper, the simulator logs it, the feed writes it back
+// on the line the card came from.
 package tapsource
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -51,17 +54,35 @@ type Source interface {
 	State() string
 }
 
+// Options are what a --reader value cannot say.
+type Options struct {
+	// Logger receives the reader's events (online, offline, reopened);
+	// none when nil. Drivers never log card data or keys.
+	Logger *slog.Logger
+}
+
 // Parse returns the source named by a --reader flag value:
 //
+//	osdp:/dev/ttyUSB0?addr=1         an OSDP reader (see osdp.ParseConfig)
+//	pn532:/dev/ttyS0                 a PN532 module (see pn532.ParseConfig)
+//	line:/dev/ttyACM0?frame=crlf     a line reader (see lineproto.ParseConfig)
 //	sim                              random workers tapping every few seconds
 //	sim:workers=20,interval=2s       the same with options
 //	feed:127.0.0.1:7001              line-driven feed on a loopback TCP port
 //	feed:127.0.0.1:7001,answers      the same, answering "ok <seq> <answer>"
-func Parse(spec string) (Source, error) {
+//
+// Every driver takes name=NAME ("in", "out") to name its reader on a
+// terminal with several. Driver sources are *Driver.
+func Parse(spec string) (Source, error) { return ParseWith(spec, Options{}) }
+
+// ParseWith is Parse with options.
+func ParseWith(spec string, opts Options) (Source, error) {
 	kind, arg, _ := strings.Cut(spec, ":")
 	switch kind {
+	case SchemeOSDP, SchemePN532, SchemeLine:
+		return parseDriver(kind, spec, opts.Logger)
 	case "sim":
-		s := &Sim{Workers: DefaultSimWorkers, Interval: DefaultSimInterval}
+		s := &Sim{Workers: DefaultSimWorkers, Interval: DefaultSimInterval, Logger: opts.Logger}
 		if arg == "" {
 			return s, nil
 		}
@@ -108,5 +129,6 @@ func Parse(spec string) (Source, error) {
 		}
 		return f, nil
 	}
-	return nil, fmt.Errorf("tapsource: unknown reader %q (want sim or feed:ADDR)", spec)
+	// Only the kind is quoted: the rest of a mistyped spec may hold a key.
+	return nil, fmt.Errorf("tapsource: unknown reader %q (want osdp:PATH, pn532:PATH, line:PATH, sim or feed:ADDR)", kind)
 }

@@ -27,10 +27,33 @@ func TestParse(t *testing.T) {
 		{spec: "sim:colour=red", wantErr: "unknown sim option"},
 		{spec: "sim:workers", wantErr: "key=value"},
 		{spec: "feed", wantErr: "needs an address"},
-		{spec: "osdp:/dev/ttyUSB0", wantErr: "unknown reader"},
+		{spec: "osdp:/dev/ttyUSB0", want: "osdp.Driver name=\"\""},
+		{spec: "osdp:/dev/ttyUSB0?addr=1&baud=19200&name=in", want: "osdp.Driver name=\"in\""},
+		{spec: "pn532:/dev/ttyS0", want: "pn532.Driver name=\"\""},
+		{spec: "pn532:/dev/serial/by-id/usb-x?poll=100ms&gpio_beep=P32&name=out", want: "pn532.Driver name=\"out\""},
+		{spec: "line:/dev/ttyACM0", want: "lineproto.Driver name=\"\""},
+		{spec: "line:/dev/ttyACM0?frame=stx&order=reverse&name=in", want: "lineproto.Driver name=\"in\""},
+		{spec: "osdp:", wantErr: "osdp reader needs a device path, e.g. osdp:/dev/ttyUSB0"},
+		{spec: "osdp", wantErr: "osdp reader needs a device path"},
+		{spec: "pn532:?baud=115200", wantErr: "pn532 reader needs a device path"},
+		{spec: "line:", wantErr: "line reader needs a device path"},
+		{spec: "osdp:/dev/ttyUSB0?addr=200", wantErr: "tapsource: osdp reader: osdp: bad configuration: addr \"200\""},
+		{spec: "osdp:/dev/ttyUSB0?colour=red", wantErr: "unknown parameter \"colour\""},
+		{spec: "osdp:/dev/ttyUSB0?key=0011", wantErr: "tapsource: osdp reader: osdp: bad configuration: key"},
+		{spec: "osdp:/dev/ttyUSB0?key=000102030405060708090a0b0c0d0e0f&addr=999", wantErr: "addr \"999\""},
+		{spec: "pn532:/dev/ttyS0?baud=1234", wantErr: "tapsource: pn532 reader: pn532: config"},
+		{spec: "pn532:/dev/ttyS0?gpio_beep=P99", wantErr: "want P30..P35"},
+		{spec: "line:/dev/ttyACM0?frame=zigzag", wantErr: "tapsource: line reader: lineproto: bad config: frame"},
+		{spec: "line:/dev/ttyACM0?holdoff=-1s", wantErr: "negative hold-off"},
+		{spec: "serial:/dev/ttyUSB0", wantErr: "unknown reader \"serial\""},
+		{spec: "odsp:/dev/ttyUSB0?key=000102030405060708090a0b0c0d0e0f", wantErr: "unknown reader \"odsp\" (want osdp:PATH"},
 	} {
 		t.Run(tc.spec, func(t *testing.T) {
 			s, err := Parse(tc.spec)
+			// A key in the spec never shows in an error.
+			if err != nil && strings.Contains(err.Error(), "0001020304") {
+				t.Errorf("Parse(%q) error %q repeats the key", tc.spec, err)
+			}
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("Parse(%q) = %v, %v; want error containing %q", tc.spec, s, err, tc.wantErr)
@@ -42,6 +65,9 @@ func TestParse(t *testing.T) {
 			}
 			var got string
 			switch s := s.(type) {
+			case *Driver:
+				got = fmt.Sprintf("%T name=%q", s.D, s.Name)
+				got = strings.TrimPrefix(got, "*")
 			case *Sim:
 				got = fmt.Sprintf("sim %d %s", s.Workers, s.Interval)
 			case *Feed:
