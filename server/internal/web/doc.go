@@ -1,0 +1,51 @@
+// Package web serves Liggare's pages: logging in (password, TOTP, forced
+// password change and TOTP enrolment), the site list, a site's live
+// attendance with forgotten check-outs, unknown cards and terminal health,
+// corrections of the ledger, import of people and cards, inspector grants
+// and their redemption, and the operator's fleet health.
+//
+// # Shape
+//
+// Pages are rendered on the server with html/template; CSS and a little
+// JavaScript (live.js: EventSource and a fragment fetch) are embedded files
+// served under /static/. Nothing needs a build step, and every page works
+// without JavaScript: the live list then updates on reload.
+//
+// Every route is one entry of a table (routes.go): its method and pattern,
+// who may call it (public, any logged-in principal, a site action of
+// account's access table, the operator) and its handler. The wrapper the
+// table applies does the work common to all: security headers, the
+// session and its Principal, the user's set-up steps (a forced password
+// change, TOTP enrolment), CSRF on every unsafe method, the site's Access
+// for site routes, language, and turning errors into pages. To add pages
+// (an inspector's view, say), write a file with a method returning
+// []route, add it to Server.routes, and put the page's template in
+// templates/pages/NAME.html: it is parsed with the layout and partials and
+// rendered with Server.render. The access table test then asks for the new
+// routes' expected status per role.
+//
+// # Tenancy
+//
+// A site route loads the site's owner and contractors (account.Site) and
+// asks account.SiteAccess what the principal may do there; the ledger and
+// registry are then asked with Access.Viewer, and Access.StaffOf narrows
+// lists and corrections to one employer's people. A principal with no
+// relation to the site gets 404, one whose relation lacks the action 403.
+// An operator sees terminals and no personal data.
+//
+// # Live updates
+//
+// The site page subscribes with EventSource to /sites/{site}/events, a
+// server-sent event stream fed by a live.Hub (LISTEN/NOTIFY across
+// replicas), authorised when it opens and re-checked with the session at
+// every 15 s heartbeat. On each "change" event the page fetches
+// /sites/{site}/onsite, an HTML fragment of who is on site, today's periods
+// and what needs attention, rendered with the caller's own scope.
+//
+// # Language and time
+//
+// Swedish first, English second: a ?lang= parameter (remembered in a
+// cookie), then the cookie, then Accept-Language choose; every string is in
+// the catalogue of i18n.go in both languages. Times are shown in
+// Europe/Stockholm in Swedish formats (2026-03-02 07:15).
+package web
