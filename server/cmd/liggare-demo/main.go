@@ -117,9 +117,14 @@ func run() error {
 	}
 	defer pool.Close()
 
+	keys, keyConf, err := demoKeys(dir)
+	if err != nil {
+		return err
+	}
 	env := append(os.Environ(), "DATABASE_URL="+dbURL)
+	serverEnv := append(env[:len(env):len(env)], "LIGGARE_PII_KEYS="+keyConf[0], "LIGGARE_PII_INDEX_KEY="+keyConf[1])
 	server := exec.Command(filepath.Join(bin, "liggare-server"), "serve", "--listen", cfg.listen)
-	server.Env = env
+	server.Env = serverEnv
 	if err := startLogged(server, dir, "server"); err != nil {
 		return err
 	}
@@ -128,10 +133,6 @@ func run() error {
 		return fmt.Errorf("server did not start (see %s): %w", filepath.Join(dir, "logs", "server.log"), err)
 	}
 
-	keys, err := demoKeys(dir)
-	if err != nil {
-		return err
-	}
 	var ids []string
 	creds := make(map[string][]byte)
 	for i := 1; i <= cfg.terminals; i++ {
@@ -147,6 +148,10 @@ func run() error {
 	}
 	if err := seed(ctx, pool, keys, ids, cfg.workers); err != nil {
 		return fmt.Errorf("seed the demo registry: %w", err)
+	}
+	adminPassword, err := seedAdmin(ctx, pool, keys, dir)
+	if err != nil {
+		return fmt.Errorf("create the demo admin: %w", err)
 	}
 	started := time.Now()
 	var kiosks []kiosk
@@ -192,12 +197,14 @@ func run() error {
 Liggare demo is running: %d kiosks at the gate of site %s, a crew of %d workers.
 
 %s
+  Web UI:        http://%s/   sign in as %s with the one-time password %s
+                 (you then choose a password and set up a TOTP app: two-step login is required)
   Status page:   http://%s/status   (refreshes every 2 s)
   Work periods:  psql '%s' -c "SELECT p.name, to_char(w.start_at, 'HH24:MI:SS') AS in, to_char(w.end_at, 'HH24:MI:SS') AS out FROM work_periods w JOIN persons p USING (person_id) WHERE w.recorded_to = 'infinity' ORDER BY w.start_at DESC LIMIT 15"
   Logs:          %s
 
 Press Ctrl-C to stop.
-`, cfg.terminals, demoSite, cfg.workers, describeKiosks(kiosks, cfg.dir), cfg.listen, dbURL, filepath.Join(dir, "logs"))
+`, cfg.terminals, demoSite, cfg.workers, describeKiosks(kiosks, cfg.dir), cfg.listen, demoAdmin, adminPassword, cfg.listen, dbURL, filepath.Join(dir, "logs"))
 
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/liggare/liggare/server/internal/account"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,23 +23,46 @@ var firstNames = []string{"Anna", "Erik", "Maria", "Lars", "Karin", "Johan", "Sa
 var lastNames = []string{"Andersson", "Johansson", "Karlsson", "Nilsson", "Eriksson", "Larsson", "Olsson", "Persson", "Svensson", "Gustafsson", "Kowalski", "Hassan", "Lindberg", "Berg", "Öberg", "Åström"}
 
 // demoKeys returns the demo's PII keys, made once and kept in dir, so the
-// demo's database stays readable across runs.
-func demoKeys(dir string) (*pii.Keys, error) {
+// demo's database stays readable across runs, and the two keys as the
+// server's configuration strings.
+func demoKeys(dir string) (*pii.Keys, []string, error) {
 	path := filepath.Join(dir, "pii-keys")
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		b = []byte(pii.GenerateKeyB64() + "\n" + pii.GenerateKeyB64() + "\n")
 		if err := os.WriteFile(path, b, 0o600); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	} else if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	lines := strings.Fields(string(b))
 	if len(lines) != 2 {
-		return nil, fmt.Errorf("%s: want two keys", path)
+		return nil, nil, fmt.Errorf("%s: want two keys", path)
 	}
-	return pii.LoadKeys(lines[0], lines[1])
+	keys, err := pii.LoadKeys(lines[0], lines[1])
+	return keys, lines, err
+}
+
+// demoAdmin is the site admin the demo creates, for signing in to the web UI.
+const demoAdmin = "admin@demo.liggare.se"
+
+// seedAdmin creates the demo's org admin once and keeps the one-time
+// password in dir/admin-password (mode 0600) for the demo to print.
+func seedAdmin(ctx context.Context, pool *pgxpool.Pool, keys *pii.Keys, dir string) (string, error) {
+	path := filepath.Join(dir, "admin-password")
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	var org int64
+	if err := pool.QueryRow(ctx, `SELECT org_id FROM sites WHERE site_ident = $1`, demoSite).Scan(&org); err != nil {
+		return "", err
+	}
+	_, password, err := account.NewStore(pool, keys, account.Options{}).BootstrapOrgAdmin(ctx, org, demoAdmin, "Platschef Demo")
+	if err != nil {
+		return "", err
+	}
+	return password, os.WriteFile(path, []byte(password+"\n"), 0o600)
 }
 
 // personnummer makes a valid personnummer for demo person i.

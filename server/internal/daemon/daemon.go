@@ -10,6 +10,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/liggare/liggare/server/internal/live"
+	"github.com/liggare/liggare/server/internal/pii"
+	"github.com/liggare/liggare/server/internal/web"
 	"log/slog"
 	"net"
 	"net/http"
@@ -40,6 +43,10 @@ type Config struct {
 	Committer       ingest.CommitterOptions
 	// Rules are the ledger's derivation rules; zero means ledger.DefaultRules.
 	Rules ledger.Rules
+	// PIIKeys and PIIIndexKey are the keys protecting identity numbers
+	// (pii.LoadKeys). The web UI needs them; without them the server syncs
+	// terminals and keeps the ledger, but serves no web pages.
+	PIIKeys, PIIIndexKey string
 	// NoRetention turns off the daily retention job (for a replica that
 	// should not run it; the job also takes a lock, so several may).
 	NoRetention bool
@@ -91,13 +98,31 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 
 	store := ingest.NewStore(pool, logger)
-	reconciler := ledger.NewReconciler(pool, ledger.ReconcilerOptions{Rules: cfg.Rules, Logger: logger})
+	var site *web.Server
+	var m *metrics.Metrics // set below, before anything runs
+	if cfg.PIIKeys != "" || cfg.PIIIndexKey != "" {
+		keys, err := pii.LoadKeys(cfg.PIIKeys, cfg.PIIIndexKey)
+		if err != nil {
+			return fmt.Errorf("daemon: %w", err)
+		}
+		live := live.Options{OnClients: func(n int) { m.LiveClients.Set(float64(n)) }}
+		if site, err = web.New(web.Config{Pool: pool, Keys: keys, Logger: logger, Rules: cfg.Rules, Live: live}); err != nil {
+			return fmt.Errorf("daemon: %w", err)
+		}
+	} else {
+		logger.Warn("web_ui_off", "reason", "no PII keys configured (LIGGARE_PII_KEYS, LIGGARE_PII_INDEX_KEY)")
+	}
+	recOpts := ledger.ReconcilerOptions{Rules: cfg.Rules, Logger: logger}
+	if site != nil {
+		recOpts.OnChange = site.LedgerChanged
+	}
+	reconciler := ledger.NewReconciler(pool, recOpts)
 	var sync *syncserver.Server
 	skew := cfg.Sync.TrustedSkew
 	if skew <= 0 {
 		skew = ingest.DefaultTrustedSkew
 	}
-	m := metrics.New(metrics.Options{
+	m = metrics.New(metrics.Options{
 		ClockThreshold: skew,
 		Connections:    func() int { return sync.Connections() },
 		Backlog:        reconciler.Backlog,
@@ -128,6 +153,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	enrollment.Register(mux)
 	mux.Handle("GET /status", &statusPage{pool: pool, sync: sync})
 	h.register(mux)
+	if site != nil {
+		mux.Handle("/", site.Handler())
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -167,6 +195,14 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	reconcilerDone := make(chan error, 1)
 	go func() { reconcilerDone <- reconciler.Run(commitCtx) }()
 	go cards.Run(commitCtx)
+	if site != nil {
+		// Open event streams would hold the HTTP shutdown for its whole
+		// timeout: end them as soon as it starts.
+		webCtx, stopWeb := context.WithCancel(context.Background())
+		defer stopWeb()
+		srv.RegisterOnShutdown(stopWeb)
+		go site.Run(webCtx)
+	}
 	if !cfg.NoRetention {
 		job := &retention.Job{Pool: pool, Logger: logger}
 		go job.Run(commitCtx)
