@@ -365,6 +365,7 @@ func (d *Driver) session(ctx context.Context, port Port, reads chan<- cardRead, 
 	}()
 
 	next := time.Now()
+	early := false // the last idle ended early, for feedback
 	for {
 		for _, p := range pds {
 			err := d.step(sctx, l, p, reads)
@@ -379,11 +380,20 @@ func (d *Driver) session(ctx context.Context, port Port, reads chan<- cardRead, 
 				return answered
 			}
 		}
-		next = next.Add(d.cfg.PollInterval)
+		// Feedback still queued goes out at once; a poll schedule that
+		// feedback interrupted keeps its time, so the next regular poll is
+		// not pushed a whole interval later.
+		if queued(pds) {
+			continue
+		}
+		if !early {
+			next = next.Add(d.cfg.PollInterval)
+		}
 		if now := time.Now(); next.Before(now) {
 			next = now
 		}
-		if err := d.idle(sctx, l, pds, feedback, next); err != nil {
+		var err error
+		if early, err = d.idle(sctx, l, pds, feedback, next); err != nil {
 			if ctx.Err() == nil {
 				d.setError(err)
 				d.log.Warn("osdp: port failed", logErr, err)
@@ -393,28 +403,38 @@ func (d *Driver) session(ctx context.Context, port Port, reads chan<- cardRead, 
 	}
 }
 
-// idle waits until the next poll is due, returning early when feedback is
-// waiting to be shown.
-func (d *Driver) idle(ctx context.Context, l *link, pds []*pd, feedback <-chan feedbackReq, until time.Time) error {
+// queued reports whether any reader has commands waiting to be sent.
+func queued(pds []*pd) bool {
+	for _, p := range pds {
+		if len(p.queue) > 0 && p.online {
+			return true
+		}
+	}
+	return false
+}
+
+// idle waits until the next poll is due, returning early (true) when
+// feedback is waiting to be shown.
+func (d *Driver) idle(ctx context.Context, l *link, pds []*pd, feedback <-chan feedbackReq, until time.Time) (bool, error) {
 	t := time.NewTimer(time.Until(until))
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return false, ctx.Err()
 		case <-t.C:
-			return nil
+			return false, nil
 		case ev := <-l.events:
 			if ev.err != nil {
-				return ev.err
+				return false, ev.err
 			}
 			// Anything else arriving between commands is stale or noise.
 		case r := <-feedback:
 			d.enqueue(pds, r)
-			return nil
+			return true, nil
 		case r := <-d.show:
 			d.enqueue(pds, r)
-			return nil
+			return true, nil
 		}
 	}
 }
