@@ -74,6 +74,8 @@ var accessTable = map[string]expect{
 	"GET /sites/{site}/grants":                 {200, 200, 404, 403, 404, 403, 403, 404, 303, 303},
 	"POST /sites/{site}/grants":                {200, 200, 404, 403, 404, 403, 403, 404, 303, 303},
 	"POST /sites/{site}/grants/{grant}/revoke": {303, 303, 404, 403, 404, 403, 403, 404, 303, 303},
+	"GET /sites/{site}/inspect":                {200, 200, 404, 200, 404, 403, 200, 404, 303, 303},
+	"GET /sites/{site}/export":                 {200, 200, 404, 200, 404, 403, 200, 404, 303, 303},
 }
 
 // formToken is the pre-session form token the access test sends with
@@ -152,6 +154,9 @@ func (w *accessWorld) requestFor(t *testing.T, pattern string, role int, tok str
 	method, path, _ := strings.Cut(pattern, " ")
 	path = strings.NewReplacer("{site}", itoa(w.siteA), "{grant}", itoa(w.spareGrant), "{file}", "style.css",
 		"{$}", "").Replace(path)
+	if pattern == "GET /sites/{site}/export" {
+		path += "?format=csv"
+	}
 	rq := request{method: method, path: path, session: tok,
 		header: http.Header{"Sec-Fetch-Site": {"same-origin"}, "Origin": {"http://example.com"}}}
 	if method != http.MethodPost {

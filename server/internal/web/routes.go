@@ -53,6 +53,7 @@ func (s *Server) routes() []route {
 		s.correctionRoutes(),
 		s.importRoutes(),
 		s.grantRoutes(),
+		s.inspectRoutes(),
 	} {
 		all = append(all, group...)
 	}
