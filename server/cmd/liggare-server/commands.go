@@ -4,26 +4,27 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/liggare/liggare/server/internal/account"
-	"github.com/liggare/liggare/server/internal/pii"
-	"github.com/liggare/liggare/server/internal/registry"
 	"io"
 	"os"
 	"time"
 
+	"github.com/liggare/liggare/server/internal/account"
+	"github.com/liggare/liggare/server/internal/pii"
+	"github.com/liggare/liggare/server/internal/registry"
+
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/liggare/liggare/internal/sdnotify"
 	"github.com/liggare/liggare/server/internal/auth"
 	"github.com/liggare/liggare/server/internal/daemon"
 	"github.com/liggare/liggare/server/internal/db"
 	"github.com/liggare/liggare/server/internal/enroll"
 	"github.com/liggare/liggare/server/internal/pglocal"
-	"github.com/liggare/liggare/server/internal/sdnotify"
 )
 
 func serve(ctx context.Context, args []string, getenv func(string) string) error {
 	var cfg daemon.Config
 	var log logFlags
-	if err := serveFlags(&cfg, &log).parse(args, getenv); err != nil {
+	if err := serveFlags(&cfg, &log).ParseEnv(args, getenv); err != nil {
 		return err
 	}
 	logger, err := log.logger()
@@ -42,7 +43,7 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 	var log logFlags
 	f := serveFlags(&cfg, &log)
 	f.Init("liggare-server check", f.ErrorHandling())
-	if err := f.parse(args, getenv); err != nil {
+	if err := f.ParseEnv(args, getenv); err != nil {
 		return err
 	}
 	if _, err := log.logger(); err != nil {
@@ -75,7 +76,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string) err
 	var url string
 	var log logFlags
 	f := dbFlags("liggare-server migrate", &url, &log)
-	if err := f.parse(args, getenv); err != nil {
+	if err := f.ParseEnv(args, getenv); err != nil {
 		return err
 	}
 	pool, err := connect(ctx, url, &log)
@@ -94,7 +95,7 @@ func enrollment(ctx context.Context, args []string, getenv func(string) string, 
 	var a enrollmentArgs
 	var log logFlags
 	f := enrollmentFlags(&a, &log)
-	if err := f.parse(args[1:], getenv); err != nil {
+	if err := f.ParseEnv(args[1:], getenv); err != nil {
 		return err
 	}
 	if a.site == "" || f.NArg() > 0 {
@@ -134,7 +135,7 @@ func terminal(ctx context.Context, args []string, getenv func(string) string, st
 	var url, actor string
 	var log logFlags
 	f := terminalFlags(&url, &actor, &log)
-	if err := f.parse(args, getenv); err != nil {
+	if err := f.ParseEnv(args, getenv); err != nil {
 		return err
 	}
 	rest := f.Args()
@@ -182,7 +183,7 @@ func org(ctx context.Context, args []string, getenv func(string) string, stdout 
 	var a orgArgs
 	var log logFlags
 	f := orgFlags(&a, &log)
-	if err := f.parse(args[1:], getenv); err != nil {
+	if err := f.ParseEnv(args[1:], getenv); err != nil {
 		return err
 	}
 	if a.name == "" || a.orgNumber == "" || a.admin == "" || f.NArg() > 0 {
@@ -231,7 +232,7 @@ func keygen(stdout io.Writer) error {
 func devDB(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	var a devdbArgs
 	f := devdbFlags(&a)
-	if err := f.parse(args, getenv); err != nil {
+	if err := f.ParseEnv(args, getenv); err != nil {
 		return err
 	}
 	log := logFlags{format: getenv("LIGGARE_LOG_FORMAT"), level: "info"}

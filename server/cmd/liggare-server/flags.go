@@ -3,10 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/liggare/liggare/server/internal/pii"
 	"log/slog"
 	"os"
 	"strings"
+
+	"github.com/liggare/liggare/internal/flagenv"
+	"github.com/liggare/liggare/server/internal/pii"
 
 	"github.com/liggare/liggare/server/internal/daemon"
 )
@@ -16,11 +18,11 @@ type logFlags struct {
 	format, level string
 }
 
-func (l *logFlags) add(f *flagSet) {
+func (l *logFlags) add(f *flagenv.FlagSet) {
 	f.StringVar(&l.format, "log-format", "text", "log format: text or json")
 	f.StringVar(&l.level, "log-level", "info", "least severe level logged: debug, info, warn or error")
-	f.bind("log-format", "LIGGARE_LOG_FORMAT")
-	f.bind("log-level", "LIGGARE_LOG_LEVEL")
+	f.Bind("log-format", "LIGGARE_LOG_FORMAT")
+	f.Bind("log-level", "LIGGARE_LOG_LEVEL")
 }
 
 func (l *logFlags) logger() (*slog.Logger, error) {
@@ -39,50 +41,50 @@ func (l *logFlags) logger() (*slog.Logger, error) {
 }
 
 // addDatabase adds --database-url.
-func addDatabase(f *flagSet, url *string) {
+func addDatabase(f *flagenv.FlagSet, url *string) {
 	f.StringVar(url, "database-url", "", "PostgreSQL URL; pool_max_conns etc. may be set in it")
-	f.bindSecret("database-url", "DATABASE_URL")
+	f.BindSecret("database-url", "DATABASE_URL")
 }
 
 var errNoDatabase = errors.New("no database: set DATABASE_URL (or DATABASE_URL_FILE, --database-url)")
 
 // serveFlags are the flags of serve and check.
-func serveFlags(cfg *daemon.Config, log *logFlags) *flagSet {
-	f := newFlagSet("liggare-server serve")
+func serveFlags(cfg *daemon.Config, log *logFlags) *flagenv.FlagSet {
+	f := flagenv.New("liggare-server serve")
 	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "address for terminals (sync, enrollment) and web pages")
-	f.bind("listen", "LIGGARE_LISTEN")
+	f.Bind("listen", "LIGGARE_LISTEN")
 	addDatabase(f, &cfg.DatabaseURL)
 	log.add(f)
 	f.StringVar(&cfg.PIIKeys, "pii-keys", "", "keys encrypting identity numbers: one base64 key, or ID:KEY,ID:KEY with the current key first (secret; needed for the web UI; liggare-server keygen makes them)")
-	f.bindSecret("pii-keys", "LIGGARE_PII_KEYS")
+	f.BindSecret("pii-keys", "LIGGARE_PII_KEYS")
 	f.StringVar(&cfg.PIIIndexKey, "pii-index-key", "", "key of the keyed hash that finds identity numbers, base64 (secret; needed for the web UI)")
-	f.bindSecret("pii-index-key", "LIGGARE_PII_INDEX_KEY")
+	f.BindSecret("pii-index-key", "LIGGARE_PII_INDEX_KEY")
 	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "address of a separate plain-HTTP listener for /metrics, /livez and /readyz, e.g. 127.0.0.1:9090 (default off)")
-	f.bind("metrics-listen", "LIGGARE_METRICS_LISTEN")
+	f.Bind("metrics-listen", "LIGGARE_METRICS_LISTEN")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) file: the main listener then speaks TLS only (wss://, https://); renewals are picked up")
-	f.bind("tls-cert", "LIGGARE_TLS_CERT")
+	f.Bind("tls-cert", "LIGGARE_TLS_CERT")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
-	f.bind("tls-key", "LIGGARE_TLS_KEY")
+	f.Bind("tls-key", "LIGGARE_TLS_KEY")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 0, "longest graceful shutdown: batches in flight are finished and acknowledged (default 20s)")
-	f.bind("shutdown-timeout", "LIGGARE_SHUTDOWN_TIMEOUT")
+	f.Bind("shutdown-timeout", "LIGGARE_SHUTDOWN_TIMEOUT")
 	f.DurationVar(&cfg.Sync.PingInterval, "ping-interval", 0, "websocket ping interval (default 30s)")
-	f.bind("ping-interval", "LIGGARE_PING_INTERVAL")
+	f.Bind("ping-interval", "LIGGARE_PING_INTERVAL")
 	f.DurationVar(&cfg.Sync.PongWait, "pong-wait", 0, "drop a terminal silent this long (default 75s)")
-	f.bind("pong-wait", "LIGGARE_PONG_WAIT")
+	f.Bind("pong-wait", "LIGGARE_PONG_WAIT")
 	f.DurationVar(&cfg.Sync.CredentialRecheck, "credential-recheck", 0, "how often a connected terminal's credential is checked again: a revoked one is cut off within this (default 1m)")
-	f.bind("credential-recheck", "LIGGARE_CREDENTIAL_RECHECK")
+	f.Bind("credential-recheck", "LIGGARE_CREDENTIAL_RECHECK")
 	f.IntVar(&cfg.Committer.Workers, "ingest-workers", 0, "concurrent ingest transactions (default 4)")
-	f.bind("ingest-workers", "LIGGARE_INGEST_WORKERS")
+	f.Bind("ingest-workers", "LIGGARE_INGEST_WORKERS")
 	f.BoolVar(&cfg.NoRetention, "no-retention", false, "do not run the daily retention job in this process")
-	f.bind("no-retention", "LIGGARE_NO_RETENTION")
+	f.Bind("no-retention", "LIGGARE_NO_RETENTION")
 	f.DurationVar(&cfg.Sync.TrustedSkew, "trusted-skew", 0, "a terminal clock further than this from the server's is not trusted; its taps are timed by the monotonic clock or the receive time, and say so (default 30s)")
-	f.bind("trusted-skew", "LIGGARE_TRUSTED_SKEW")
+	f.Bind("trusted-skew", "LIGGARE_TRUSTED_SKEW")
 	return f
 }
 
 // dbFlags are the flags of the commands that only need the database.
-func dbFlags(name string, url *string, log *logFlags) *flagSet {
-	f := newFlagSet(name)
+func dbFlags(name string, url *string, log *logFlags) *flagenv.FlagSet {
+	f := flagenv.New(name)
 	addDatabase(f, url)
 	log.add(f)
 	return f
@@ -98,7 +100,7 @@ type enrollmentArgs struct {
 	actor      string
 }
 
-func enrollmentFlags(a *enrollmentArgs, log *logFlags) *flagSet {
+func enrollmentFlags(a *enrollmentArgs, log *logFlags) *flagenv.FlagSet {
 	f := dbFlags("liggare-server enrollment create", &a.url, log)
 	f.StringVar(&a.site, "site", "", "the site's identifikationsnummer (required)")
 	f.StringVar(&a.terminalID, "terminal-id", "", "the only terminal id the code enrolls (default: the kiosk chooses, or the server names it)")
@@ -109,7 +111,7 @@ func enrollmentFlags(a *enrollmentArgs, log *logFlags) *flagSet {
 }
 
 // terminalFlags are the flags of terminal add and terminal revoke.
-func terminalFlags(url, actor *string, log *logFlags) *flagSet {
+func terminalFlags(url, actor *string, log *logFlags) *flagenv.FlagSet {
 	f := dbFlags("liggare-server terminal", url, log)
 	f.StringVar(actor, "actor", "", "who acts, for the audit log (default cli:$SUDO_USER, or cli:$USER)")
 	return f
@@ -136,8 +138,8 @@ type devdbArgs struct {
 	durable bool
 }
 
-func devdbFlags(a *devdbArgs) *flagSet {
-	f := newFlagSet("liggare-server devdb")
+func devdbFlags(a *devdbArgs) *flagenv.FlagSet {
+	f := flagenv.New("liggare-server devdb")
 	f.StringVar(&a.dir, "dir", ".demo/pg", "cluster folder (created when missing, reused otherwise)")
 	f.IntVar(&a.port, "port", 54329, "port (unix socket only; no TCP listener)")
 	f.BoolVar(&a.durable, "durable", true, "keep fsync on; off is faster and loses data on a crash")
@@ -149,11 +151,11 @@ type piiArgs struct {
 	enc, index string
 }
 
-func (a *piiArgs) add(f *flagSet) {
+func (a *piiArgs) add(f *flagenv.FlagSet) {
 	f.StringVar(&a.enc, "pii-keys", "", "keys encrypting identity numbers: one base64 key, or ID:KEY,ID:KEY with the current key first (secret; liggare-server keygen makes one)")
-	f.bindSecret("pii-keys", "LIGGARE_PII_KEYS")
+	f.BindSecret("pii-keys", "LIGGARE_PII_KEYS")
 	f.StringVar(&a.index, "pii-index-key", "", "key of the keyed hash that finds identity numbers, base64 (secret; never rotate without re-indexing)")
-	f.bindSecret("pii-index-key", "LIGGARE_PII_INDEX_KEY")
+	f.BindSecret("pii-index-key", "LIGGARE_PII_INDEX_KEY")
 }
 
 func (a *piiArgs) keys() (*pii.Keys, error) {
@@ -170,7 +172,7 @@ type orgArgs struct {
 	pii                               piiArgs
 }
 
-func orgFlags(a *orgArgs, log *logFlags) *flagSet {
+func orgFlags(a *orgArgs, log *logFlags) *flagenv.FlagSet {
 	f := dbFlags("liggare-server org create", &a.url, log)
 	f.StringVar(&a.name, "name", "", "the organisation's name (required)")
 	f.StringVar(&a.orgNumber, "org-number", "", "its organisationsnummer, or a sole trader's personnummer (required)")

@@ -3,12 +3,13 @@ package main
 import (
 	"context"
 
-	"github.com/jackc/pgx/v5"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/liggare/liggare/server/internal/db"
 	"github.com/liggare/liggare/server/internal/enroll"
@@ -163,7 +164,7 @@ func TestFlagsFromEnvironment(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := documentedServe()
-			err := c.f.parse(tc.args, envOf(tc.env))
+			err := c.f.ParseEnv(tc.args, envOf(tc.env))
 			if (err != nil) != tc.err {
 				t.Fatalf("parse = %v, want error %v", err, tc.err)
 			}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/liggare/liggare/internal/sdnotify"
 	"github.com/liggare/liggare/server/internal/auth"
 	"github.com/liggare/liggare/server/internal/db"
 	"github.com/liggare/liggare/server/internal/downlink"
@@ -28,7 +29,6 @@ import (
 	"github.com/liggare/liggare/server/internal/ledger"
 	"github.com/liggare/liggare/server/internal/metrics"
 	"github.com/liggare/liggare/server/internal/retention"
-	"github.com/liggare/liggare/server/internal/sdnotify"
 	"github.com/liggare/liggare/server/internal/syncserver"
 )
 

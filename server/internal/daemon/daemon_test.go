@@ -29,11 +29,11 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/liggare/liggare/internal/sdnotify"
 	"github.com/liggare/liggare/server/internal/auth"
 	"github.com/liggare/liggare/server/internal/db"
 	"github.com/liggare/liggare/server/internal/enroll"
 	"github.com/liggare/liggare/server/internal/pgtest"
-	"github.com/liggare/liggare/server/internal/sdnotify"
 	"github.com/liggare/liggare/syncproto"
 )
 

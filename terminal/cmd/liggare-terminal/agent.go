@@ -4,21 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/liggare/liggare/terminal/internal/inspect"
-	"github.com/liggare/liggare/terminal/internal/kiosk"
 	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/liggare/liggare/terminal/internal/inspect"
+	"github.com/liggare/liggare/terminal/internal/kiosk"
+
+	"github.com/liggare/liggare/internal/sdnotify"
 	"github.com/liggare/liggare/terminal/internal/agent"
 	"github.com/liggare/liggare/terminal/internal/cardcache"
 	"github.com/liggare/liggare/terminal/internal/clock"
 	"github.com/liggare/liggare/terminal/internal/enroll"
 	"github.com/liggare/liggare/terminal/internal/health"
 	"github.com/liggare/liggare/terminal/internal/outbox"
-	"github.com/liggare/liggare/terminal/internal/sdnotify"
 	"github.com/liggare/liggare/terminal/internal/tapsource"
 	"github.com/liggare/liggare/terminal/internal/uplink"
 	"golang.org/x/sync/errgroup"
@@ -28,7 +29,7 @@ import (
 func runAgent(ctx context.Context, args []string, getenv func(string) string) error {
 	var a agentArgs
 	var up uplink.Config
-	if err := agentFlags(&a, &up).parseInto(args, getenv, &a); err != nil {
+	if err := parseAgent(agentFlags(&a, &up), args, getenv, &a); err != nil {
 		return err
 	}
 	logger, err := newLogger(a.logFormat, a.logLevel)

@@ -6,10 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/liggare/liggare/terminal/internal/inspect"
 	"io"
 	"os"
 	"strings"
+
+	"github.com/liggare/liggare/terminal/internal/inspect"
 
 	"github.com/liggare/liggare/terminal/internal/enroll"
 	"github.com/liggare/liggare/terminal/internal/outbox"
@@ -19,7 +20,7 @@ import (
 func enrollCmd(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	var a enrollArgs
 	f := enrollFlags(&a)
-	if err := f.parse(args, getenv); err != nil {
+	if err := f.ParseEnv(args, getenv); err != nil {
 		return err
 	}
 	if a.code == "" || f.NArg() > 0 {
@@ -51,7 +52,7 @@ func enrollCmd(ctx context.Context, args []string, getenv func(string) string, s
 func rotateCmd(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	var a enrollArgs
 	f := rotateFlags(&a)
-	if err := f.parse(args, getenv); err != nil {
+	if err := f.ParseEnv(args, getenv); err != nil {
 		return err
 	}
 	if f.NArg() > 0 {
@@ -73,7 +74,7 @@ func rotateCmd(ctx context.Context, args []string, getenv func(string) string, s
 // liggare-terminal outbox --outbox FILE. The agent must not be running.
 func inspectOutbox(args []string, getenv func(string) string, stdout io.Writer) error {
 	var path string
-	if err := outboxFlags(&path).parse(args, getenv); err != nil {
+	if err := outboxFlags(&path).ParseEnv(args, getenv); err != nil {
 		return err
 	}
 	if _, err := os.Stat(path); err != nil {

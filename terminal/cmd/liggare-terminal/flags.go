@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/liggare/liggare/internal/flagenv"
 	"github.com/liggare/liggare/terminal/internal/uplink"
 )
 
@@ -33,66 +34,66 @@ type agentArgs struct {
 	credentialFromFile bool
 }
 
-// parseInto parses the agent's flags and decides where its credential
+// parseAgent parses the agent's flags and decides where its credential
 // comes from: a named credential file wins, then LIGGARE_CREDENTIAL, then
 // the default file.
-func (f *flagSet) parseInto(args []string, getenv func(string) string, a *agentArgs) error {
-	if err := f.parse(args, getenv); err != nil {
+func parseAgent(f *flagenv.FlagSet, args []string, getenv func(string) string, a *agentArgs) error {
+	if err := f.ParseEnv(args, getenv); err != nil {
 		return err
 	}
-	a.credentialFromFile = f.isSet("credential-file") || getenv("LIGGARE_CREDENTIAL") == ""
+	a.credentialFromFile = f.IsSet("credential-file") || getenv("LIGGARE_CREDENTIAL") == ""
 	return nil
 }
 
 // connFlags adds the flags every command that talks to the server has.
-func connFlags(f *flagSet, server, credFile, caFile *string) {
+func connFlags(f *flagenv.FlagSet, server, credFile, caFile *string) {
 	f.StringVar(server, "server", "ws://127.0.0.1:8080/v1/sync", "server sync URL, ws:// or wss:// (enroll and rotate use its host)")
-	f.bind("server", "LIGGARE_SERVER")
+	f.Bind("server", "LIGGARE_SERVER")
 	f.StringVar(credFile, "credential-file", defaultCredential, "file holding the terminal credential (0600); the terminal's key is beside it, in FILE.key")
-	f.bind("credential-file", "LIGGARE_CREDENTIAL_FILE")
+	f.Bind("credential-file", "LIGGARE_CREDENTIAL_FILE")
 	f.StringVar(caFile, "ca-file", "", "PEM file of the CA certificates that may sign a wss:// server's certificate (default: the system's)")
-	f.bind("ca-file", "LIGGARE_CA_FILE")
+	f.Bind("ca-file", "LIGGARE_CA_FILE")
 }
 
-func agentFlags(a *agentArgs, up *uplink.Config) *flagSet {
-	f := newFlagSet("liggare-terminal run")
+func agentFlags(a *agentArgs, up *uplink.Config) *flagenv.FlagSet {
+	f := flagenv.New("liggare-terminal run")
 	connFlags(f, &up.URL, &a.credFile, &a.caFile)
 	f.StringVar(&a.outbox, "outbox", defaultOutbox, "outbox file")
-	f.bind("outbox", "LIGGARE_OUTBOX")
+	f.Bind("outbox", "LIGGARE_OUTBOX")
 	f.StringVar(&a.cards, "cards", "", "card cache file (default cards.db next to the outbox, <name>.cards.db for an outbox <name>.<ext>)")
-	f.bind("cards", "LIGGARE_CARDS")
+	f.Bind("cards", "LIGGARE_CARDS")
 	f.IntVar(&a.maxPending, "max-pending", 0, "most unacknowledged taps kept before new taps are refused (default 500000)")
-	f.bind("max-pending", "LIGGARE_MAX_PENDING")
+	f.Bind("max-pending", "LIGGARE_MAX_PENDING")
 	f.StringVar(&a.reader, "reader", "sim", "card reader: osdp:PATH?addr=1, pn532:PATH, line:PATH (see firmware-bridge), sim[:workers=N,interval=D] or feed:ADDR")
-	f.bind("reader", "LIGGARE_READER")
+	f.Bind("reader", "LIGGARE_READER")
 	f.StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
-	f.bind("log-format", "LIGGARE_LOG_FORMAT")
+	f.Bind("log-format", "LIGGARE_LOG_FORMAT")
 	f.StringVar(&a.logLevel, "log-level", "info", "least severe level logged: debug, info, warn or error")
-	f.bind("log-level", "LIGGARE_LOG_LEVEL")
+	f.Bind("log-level", "LIGGARE_LOG_LEVEL")
 	f.StringVar(&a.healthListen, "health-listen", "", "loopback address serving GET /healthz, e.g. 127.0.0.1:7070 (default off)")
-	f.bind("health-listen", "LIGGARE_HEALTH_LISTEN")
+	f.Bind("health-listen", "LIGGARE_HEALTH_LISTEN")
 	f.StringVar(&a.kioskListen, "kiosk-listen", "", "loopback address of the kiosk screen for a full-screen browser, e.g. 127.0.0.1:7080 (default off)")
-	f.bind("kiosk-listen", "LIGGARE_KIOSK_LISTEN")
+	f.Bind("kiosk-listen", "LIGGARE_KIOSK_LISTEN")
 	f.StringVar(&a.inspectPINFile, "inspect-pin-file", "", "file holding the hash of the site PIN that opens inspection on the kiosk (liggare-terminal pin-hash makes it; default: inspection off)")
-	f.bind("inspect-pin-file", "LIGGARE_INSPECT_PIN_FILE")
+	f.Bind("inspect-pin-file", "LIGGARE_INSPECT_PIN_FILE")
 	f.StringVar(&a.inspectModes, "inspect-modes", "toggle", "reader direction(s) for the offline on-site list: in, out, toggle, or name=mode,... per reader")
-	f.bind("inspect-modes", "LIGGARE_INSPECT_MODES")
+	f.Bind("inspect-modes", "LIGGARE_INSPECT_MODES")
 	f.StringVar(&a.inspectOut, "inspect-out", "", "folder where inspection saves its files on the terminal (e.g. a mounted USB stick)")
-	f.bind("inspect-out", "LIGGARE_INSPECT_OUT")
+	f.Bind("inspect-out", "LIGGARE_INSPECT_OUT")
 	f.IntVar(&up.MaxBatchTaps, "batch", 0, "taps per batch (default 1024)")
-	f.bind("batch", "LIGGARE_BATCH")
+	f.Bind("batch", "LIGGARE_BATCH")
 	f.IntVar(&up.MaxInFlight, "in-flight", 0, "batches sent before waiting for an Ack (default 8)")
-	f.bind("in-flight", "LIGGARE_IN_FLIGHT")
+	f.Bind("in-flight", "LIGGARE_IN_FLIGHT")
 	f.DurationVar(&up.PingInterval, "ping-interval", 0, "websocket ping interval (default 30s)")
-	f.bind("ping-interval", "LIGGARE_PING_INTERVAL")
+	f.Bind("ping-interval", "LIGGARE_PING_INTERVAL")
 	f.DurationVar(&up.PongWait, "pong-wait", 0, "reconnect when the server is silent this long (default 75s)")
-	f.bind("pong-wait", "LIGGARE_PONG_WAIT")
+	f.Bind("pong-wait", "LIGGARE_PONG_WAIT")
 	f.DurationVar(&up.AckTimeout, "ack-timeout", 0, "reconnect when a batch waits this long for its Ack (default 60s)")
-	f.bind("ack-timeout", "LIGGARE_ACK_TIMEOUT")
+	f.Bind("ack-timeout", "LIGGARE_ACK_TIMEOUT")
 	f.DurationVar(&up.StatusInterval, "status-interval", 0, "status report interval (default 30s)")
-	f.bind("status-interval", "LIGGARE_STATUS_INTERVAL")
+	f.Bind("status-interval", "LIGGARE_STATUS_INTERVAL")
 	f.DurationVar(&up.MaxBackoff, "max-backoff", 0, "longest wait between reconnects (default 30s)")
-	f.bind("max-backoff", "LIGGARE_MAX_BACKOFF")
+	f.Bind("max-backoff", "LIGGARE_MAX_BACKOFF")
 	return f
 }
 
@@ -102,24 +103,24 @@ type enrollArgs struct {
 	code, terminalID         string
 }
 
-func enrollFlags(a *enrollArgs) *flagSet {
-	f := newFlagSet("liggare-terminal enroll")
+func enrollFlags(a *enrollArgs) *flagenv.FlagSet {
+	f := flagenv.New("liggare-terminal enroll")
 	connFlags(f, &a.server, &a.credFile, &a.caFile)
 	f.StringVar(&a.code, "code", "", "the enrollment code from the site manager (required)")
 	f.StringVar(&a.terminalID, "terminal-id", "", "the terminal id to ask for (default: the existing credential's, the code's, or one the server names)")
 	return f
 }
 
-func rotateFlags(a *enrollArgs) *flagSet {
-	f := newFlagSet("liggare-terminal rotate")
+func rotateFlags(a *enrollArgs) *flagenv.FlagSet {
+	f := flagenv.New("liggare-terminal rotate")
 	connFlags(f, &a.server, &a.credFile, &a.caFile)
 	return f
 }
 
-func outboxFlags(path *string) *flagSet {
-	f := newFlagSet("liggare-terminal outbox")
+func outboxFlags(path *string) *flagenv.FlagSet {
+	f := flagenv.New("liggare-terminal outbox")
 	f.StringVar(path, "outbox", defaultOutbox, "outbox file")
-	f.bind("outbox", "LIGGARE_OUTBOX")
+	f.Bind("outbox", "LIGGARE_OUTBOX")
 	return f
 }
 

@@ -42,7 +42,7 @@ func TestCredentialSource(t *testing.T) {
 			var a agentArgs
 			var up uplink.Config
 			getenv := func(k string) string { return tc.env[k] }
-			if err := agentFlags(&a, &up).parseInto(tc.args, getenv, &a); err != nil {
+			if err := parseAgent(agentFlags(&a, &up), tc.args, getenv, &a); err != nil {
 				t.Fatal(err)
 			}
 			got, err := credentialSource(a, getenv)()
@@ -55,7 +55,7 @@ func TestCredentialSource(t *testing.T) {
 	var a agentArgs
 	var up uplink.Config
 	getenv := func(k string) string { return map[string]string{"LIGGARE_CREDENTIAL_FILE": dir + "/none"}[k] }
-	agentFlags(&a, &up).parseInto(nil, getenv, &a)
+	parseAgent(agentFlags(&a, &up), nil, getenv, &a)
 	if _, err := credentialSource(a, getenv)(); err == nil || !strings.Contains(err.Error(), "liggare-terminal enroll") {
 		t.Errorf("missing credential: %v, want a pointer to enroll", err)
 	}

@@ -2,11 +2,11 @@ package main
 
 import (
 	"flag"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
+	"github.com/liggare/liggare/internal/flagenv"
+	"github.com/liggare/liggare/internal/flagenv/flagenvtest"
 	"github.com/liggare/liggare/terminal/internal/uplink"
 )
 
@@ -17,12 +17,12 @@ var readmePath = filepath.Join("..", "..", "..", "deploy", "README.md")
 
 // documented are the flag sets deploy/README.md documents, by the name of
 // their section.
-func documented() map[string]*flagSet {
+func documented() map[string]*flagenv.FlagSet {
 	var a agentArgs
 	var up uplink.Config
 	var e enrollArgs
 	var path string
-	return map[string]*flagSet{
+	return map[string]*flagenv.FlagSet{
 		"liggare-terminal run":    agentFlags(&a, &up),
 		"liggare-terminal enroll": enrollFlags(&e),
 		"liggare-terminal rotate": rotateFlags(&e),
@@ -34,38 +34,5 @@ func documented() map[string]*flagSet {
 // environment variable of liggare-terminal as the code registers them; run
 // with -update to rewrite the tables.
 func TestREADMEFlags(t *testing.T) {
-	checkREADME(t, readmePath, documented(), *update)
-}
-
-func checkREADME(t *testing.T, path string, sets map[string]*flagSet, update bool) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(b)
-	for name, f := range sets {
-		begin, end := "<!-- BEGIN flags "+name+" -->\n", "<!-- END flags "+name+" -->"
-		i := strings.Index(text, begin)
-		j := strings.Index(text, end)
-		if i < 0 || j < i {
-			t.Errorf("%s: no section %q ... %q", path, begin, end)
-			continue
-		}
-		got, want := text[i+len(begin):j], f.markdown()
-		if got == want {
-			continue
-		}
-		if update {
-			text = text[:i+len(begin)] + want + text[j:]
-			continue
-		}
-		t.Errorf("%s: the flags of %s are not as documented (go test -run TestREADMEFlags -update rewrites them)\ngot:\n%s\nwant:\n%s",
-			path, name, got, want)
-	}
-	if update {
-		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	flagenvtest.CheckREADME(t, readmePath, documented(), *update)
 }

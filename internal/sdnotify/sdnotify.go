@@ -5,9 +5,9 @@
 // (WATCHDOG=1, at least every WatchdogSec). Without $NOTIFY_SOCKET (not run
 // by systemd) every call does nothing.
 //
-// The same small package exists in the server (server/internal/sdnotify):
-// server and terminal cannot share an internal package, and the protocol is
-// too small to be worth a dependency.
+// The server and the terminal both use it (it lives under the module's root
+// internal/ so both trees may import it); the protocol is too small to be
+// worth a dependency.
 package sdnotify
 
 import (
