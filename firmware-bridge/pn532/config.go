@@ -115,8 +115,10 @@ type Config struct {
 }
 
 // ParseConfig parses a reader address as the terminal's --reader flag
-// gives it: "pn532:/dev/ttyS0?baud=115200&hold_off=2s&poll=150ms&gpio_beep=P32&name=in".
-// The "pn532:" prefix is optional; every parameter is.
+// gives it: "pn532:/dev/ttyS0?baud=115200&holdoff=2s&poll=150ms&gpio_beep=P32&name=in".
+// The "pn532:" prefix is optional; every parameter is. The hold-off is
+// spelt holdoff as for the OSDP and line readers; hold_off, this package's
+// first spelling, is still read.
 func ParseConfig(s string) (Config, error) {
 	var c Config
 	rest, _ := strings.CutPrefix(s, "pn532:")
@@ -141,9 +143,12 @@ func ParseConfig(s string) (Config, error) {
 			}
 		case "name":
 			c.Name = v
-		case "hold_off":
+		case "holdoff", "hold_off":
+			if _, twice := q["holdoff"]; twice && k == "hold_off" {
+				return c, fmt.Errorf("pn532: config %q: holdoff and hold_off both given", s)
+			}
 			if c.HoldOff, err = time.ParseDuration(v); err != nil {
-				return c, fmt.Errorf("pn532: config %q: hold_off: %w", s, err)
+				return c, fmt.Errorf("pn532: config %q: holdoff: %w", s, err)
 			}
 		case "poll":
 			if c.PollInterval, err = time.ParseDuration(v); err != nil {
@@ -174,7 +179,7 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: baud %d: want one of %v", ErrConfig, c.Baud, baudRates)
 	}
 	if c.HoldOff < 0 || c.HoldOff > MaxHoldOff {
-		return fmt.Errorf("%w: hold_off %v: want 0..%v", ErrConfig, c.HoldOff, MaxHoldOff)
+		return fmt.Errorf("%w: holdoff %v: want 0..%v", ErrConfig, c.HoldOff, MaxHoldOff)
 	}
 	if c.PollInterval != 0 && (c.PollInterval < MinPollInterval || c.PollInterval > MaxPollInterval) {
 		return fmt.Errorf("%w: poll %v: want %v..%v", ErrConfig, c.PollInterval, MinPollInterval, MaxPollInterval)

@@ -16,7 +16,8 @@ func TestParseConfig(t *testing.T) {
 		{"pn532:/dev/ttyS0", Config{Path: "/dev/ttyS0"}},
 		{"/dev/ttyS0", Config{Path: "/dev/ttyS0"}},
 		{"pn532:/dev/ttyS0?baud=115200", Config{Path: "/dev/ttyS0", Baud: 115200}},
-		{"pn532:/dev/serial/by-id/usb-FTDI-if00?baud=9600&name=in&hold_off=3s&poll=200ms&gpio_beep=p32",
+		{"pn532:/dev/ttyS0?hold_off=1s", Config{Path: "/dev/ttyS0", HoldOff: time.Second}}, // the first spelling
+		{"pn532:/dev/serial/by-id/usb-FTDI-if00?baud=9600&name=in&holdoff=3s&poll=200ms&gpio_beep=p32",
 			Config{Path: "/dev/serial/by-id/usb-FTDI-if00", Baud: 9600, Name: "in", HoldOff: 3 * time.Second,
 				PollInterval: 200 * time.Millisecond, Beep: 0x32}},
 	} {
@@ -35,8 +36,10 @@ func TestParseConfig(t *testing.T) {
 		"pn532:/dev/ttyS0?baud=fast",
 		"pn532:/dev/ttyS0?baud=9600&baud=115200",
 		"pn532:/dev/ttyS0?speed=9600",
-		"pn532:/dev/ttyS0?hold_off=-1s",
+		"pn532:/dev/ttyS0?holdoff=-1s",
+		"pn532:/dev/ttyS0?holdoff=2h",
 		"pn532:/dev/ttyS0?hold_off=2h",
+		"pn532:/dev/ttyS0?holdoff=1s&hold_off=1s",
 		"pn532:/dev/ttyS0?poll=1ms",
 		"pn532:/dev/ttyS0?poll=1h",
 		"pn532:/dev/ttyS0?gpio_beep=P36",
@@ -60,7 +63,7 @@ func TestGPIOPin(t *testing.T) {
 }
 
 func FuzzParseConfig(f *testing.F) {
-	f.Add("pn532:/dev/ttyS0?baud=115200&hold_off=2s&poll=150ms&gpio_beep=P32&name=in")
+	f.Add("pn532:/dev/ttyS0?baud=115200&holdoff=2s&poll=150ms&gpio_beep=P32&name=in")
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := ParseConfig(s)
 		if err != nil {
