@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/liggare/liggare/server/internal/ledger"
+	"github.com/liggare/liggare/server/internal/live"
 	"github.com/liggare/liggare/server/internal/pgtest"
 	"github.com/liggare/liggare/server/internal/pii"
 	"github.com/liggare/liggare/server/internal/registry"
@@ -32,7 +34,16 @@ import (
 // database, as a load balancer would, and moves terminals between them
 // while they tap: every confirmed tap is stored and reconciled into the
 // ledger exactly once, whichever replicas took its batch and reconciled it,
-// and a site page open on any replica hears of taps the others took in.
+// and a site page open on any replica hears of taps the others took in and
+// reconciled.
+//
+// Every replica reconciles from one shared queue, so which one takes a tap
+// into the ledger is not the test's to choose. To see a change cross from
+// one replica to another, a second site has a terminal of its own (M) that
+// taps only marker workers, one at a time; the test listens on the
+// notification channel too, and each replica connects to PostgreSQL under
+// its own application_name, so the sender of each of that site's
+// notifications is known.
 func TestReplicas(t *testing.T) {
 	t.Parallel()
 	const (
@@ -43,9 +54,12 @@ func TestReplicas(t *testing.T) {
 		adminEmail  = "admin@replik.test"
 		orgNumber   = "556036-0793"
 	)
-	ids := []string{"T1", "T2", "T3", "T4"}
-	modes := []string{"in", "out", "toggle", "toggle"}
-	batchSizes := []int{0, 32, 4, 1} // 0 keeps the default
+	// T1-T4 tap without pause at the gate of the site; M, at the marker
+	// site, taps only when the schedule says.
+	ids := []string{"T1", "T2", "T3", "T4", "M"}
+	modes := []string{"in", "out", "toggle", "toggle", "in"}
+	batchSizes := []int{0, 32, 4, 1, 0} // 0 keeps the default
+	const markerTerm = 4
 	ctx := testContext(t)
 	seed := *chaosSeed
 	if seed == 0 {
@@ -62,6 +76,7 @@ func TestReplicas(t *testing.T) {
 	for i := range reps {
 		name := fmt.Sprintf("replica-%d", i+1)
 		reps[i] = &replica{server: sys.newNamedServer(name), name: name}
+		reps[i].env = withApplicationName(t, reps[i].env, sys.dbURL, name)
 	}
 	var starts errgroup.Group
 	for _, r := range reps {
@@ -73,9 +88,9 @@ func TestReplicas(t *testing.T) {
 	pool := sys.db()
 	checkMigrationRace(t, ctx, pool, reps)
 
-	// The tenant, its site, workers with cards, and the terminals at the
-	// gate. A marker worker per replica is tapped only to prove that the
-	// replica's page heard of it.
+	// The tenant, its sites, workers with cards, and the terminals at the
+	// gates. Marker workers, each tapped once at the marker site, show
+	// that a replica's page heard of a change.
 	org, oneTime := sys.createOrg("Replik Bygg AB", orgNumber, adminEmail)
 	keys, err := pii.LoadKeys(encKey, indexKey)
 	if err != nil {
@@ -84,6 +99,11 @@ func TestReplicas(t *testing.T) {
 	reg := registry.NewStore(pool, keys)
 	site, err := reg.CreateSite(ctx, org, registry.NewSite{Ident: "REPLIK0SITE01", Name: "Kvarteret Repliken",
 		Address: "Storgatan 3, Uppsala", ByggherreName: "Replik Bygg AB", ByggherreOrgNumber: orgNumber})
+	if err != nil {
+		t.Fatal(err)
+	}
+	markerSite, err := reg.CreateSite(ctx, org, registry.NewSite{Ident: "REPLIK0SITE02", Name: "Signalbodan",
+		Address: "Storgatan 5, Uppsala", ByggherreName: "Replik Bygg AB", ByggherreOrgNumber: orgNumber})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,20 +124,26 @@ func TestReplicas(t *testing.T) {
 	for i := range numWorkers {
 		workerCards = append(workerCards, addWorker(i, fmt.Sprintf("Arbetare %02d", i+1)))
 	}
-	markers := make([]marker, numReplicas)
+	markers := make([]marker, numReplicas*markerTries)
 	for i := range markers {
-		markers[i].name = fmt.Sprintf("Signal Replik %d", i+1)
+		markers[i].name = fmt.Sprintf("Signal %02d", i+1)
 		markers[i].card = addWorker(100+i, markers[i].name)
 	}
 	creds := sys.addTerminals(ids...)
+	siteOf := make(map[string]int64)
 	for i, id := range ids {
-		if err := reg.AssignTerminal(ctx, org, id, site, modes[i], time.Now().Add(-time.Minute), "e2e"); err != nil {
+		siteOf[id] = site
+		if i == markerTerm {
+			siteOf[id] = markerSite
+		}
+		if err := reg.AssignTerminal(ctx, org, id, siteOf[id], modes[i], time.Now().Add(-time.Minute), "e2e"); err != nil {
 			t.Fatal(err)
 		}
 	}
 
 	// A site manager signs in on one replica; the session holds on every
-	// replica, and each one's site page follows the live updates.
+	// replica, and each one's page of the marker site follows the live
+	// updates.
 	web := newWebClient()
 	if err := web.firstSignIn(ctx, reps[0].url(), adminEmail, oneTime); err != nil {
 		t.Fatal(err)
@@ -127,7 +153,7 @@ func TestReplicas(t *testing.T) {
 	t.Cleanup(func() { stopLive(); liveWG.Wait() })
 	followers := make([]*liveFollower, numReplicas)
 	for i, r := range reps {
-		followers[i] = newLiveFollower(r, site, web)
+		followers[i] = newLiveFollower(r, markerSite, web)
 		liveWG.Go(func() { followers[i].run(liveCtx) })
 	}
 	for _, f := range followers {
@@ -138,7 +164,9 @@ func TestReplicas(t *testing.T) {
 		}
 	}
 
-	fl := &fleet{t: t, rng: rand.New(rand.NewPCG(seed, 0)), reps: reps, followers: followers, modes: modes}
+	notes := watchNotifications(t, liveCtx, &liveWG, sys.dbURL, pool, markerSite)
+	fl := &fleet{t: t, rng: rand.New(rand.NewPCG(seed, 0)), reps: reps, followers: followers, notes: notes,
+		markers: markers, marker: markerTerm}
 	for i, id := range ids {
 		var extra []string
 		if batchSizes[i] > 0 {
@@ -162,9 +190,9 @@ func TestReplicas(t *testing.T) {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer movesDone.Store(true)
-		return fl.run(gctx, markers)
+		return fl.run(gctx)
 	})
-	for _, d := range fl.drivers {
+	for _, d := range fl.drivers[:markerTerm] {
 		g.Go(func() error {
 			return d.tapUntil(gctx, func() bool { return movesDone.Load() && d.madeCount() >= minTaps })
 		})
@@ -184,12 +212,12 @@ func TestReplicas(t *testing.T) {
 	stopAll(t, fl.terms...)
 
 	// Exactly once, whichever replica took each batch.
-	confirmed := make(map[ledger.TapID]string) // -> card
+	confirmed := map[int64]map[ledger.TapID]string{site: {}, markerSite: {}} // site -> tap -> card
 	for _, d := range fl.drivers {
 		st := d.term.inspect(t)
 		checkMovedTerminal(t, ctx, pool, d, st)
 		for seq, card := range d.bySeq {
-			confirmed[ledger.TapID{Terminal: d.term.id, Epoch: st.StoreEpoch, Seq: int64(seq)}] = card
+			confirmed[siteOf[d.term.id]][ledger.TapID{Terminal: d.term.id, Epoch: st.StoreEpoch, Seq: int64(seq)}] = card
 		}
 	}
 	checkNoOtherTaps(t, ctx, pool, ids...)
@@ -219,7 +247,64 @@ func TestReplicas(t *testing.T) {
 			t.Errorf("%s exited with %v after SIGTERM, want a clean exit", r.name, err)
 		}
 	}
-	checkLedger(t, ctx, ledger.NewStore(pool, ledger.DefaultRules), org, site, holders, confirmed)
+	store := ledger.NewStore(pool, ledger.DefaultRules)
+	checkLedger(t, ctx, store, org, site, holders, confirmed[site])
+	checkLedger(t, ctx, store, org, markerSite, holders, confirmed[markerSite])
+}
+
+// markerTries bounds the markers tapped for one replica's page: a try
+// proves nothing when the replica itself reconciled the marker's tap.
+const markerTries = 4
+
+// withApplicationName returns env with a DATABASE_URL that names the
+// replica's connections application_name, as pg_stat_activity shows them.
+func withApplicationName(t testing.TB, env []string, dbURL, name string) []string {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("application_name", name)
+	u.RawQuery = q.Encode()
+	env = slices.DeleteFunc(slices.Clone(env), func(kv string) bool { return strings.HasPrefix(kv, "DATABASE_URL=") })
+	return append(env, "DATABASE_URL="+u.String())
+}
+
+// watchNotifications listens on the ledger's notification channel, as
+// every replica does, and sends on the returned channel the
+// application_name of the sender of each notification that names site.
+func watchNotifications(t testing.TB, ctx context.Context, wg *sync.WaitGroup, dbURL string, pool *pgxpool.Pool, site int64) <-chan string {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{live.Channel}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	from := make(chan string, 64)
+	wg.Go(func() {
+		defer conn.Close(context.Background())
+		for {
+			n, err := conn.WaitForNotification(ctx)
+			if err != nil {
+				return // ctx ended
+			}
+			if !slices.Contains(live.ParsePayload(n.Payload), site) {
+				continue
+			}
+			var app string
+			if err := pool.QueryRow(ctx, `SELECT application_name FROM pg_stat_activity WHERE pid = $1`, n.PID).Scan(&app); err != nil {
+				app = fmt.Sprintf("backend %d (%v)", n.PID, err)
+			}
+			select {
+			case from <- app:
+			default:
+			}
+		}
+	})
+	return from
 }
 
 // replica is one liggare-server of several; url is safe to call from the
@@ -409,7 +494,9 @@ type fleet struct {
 	rng       *rand.Rand
 	reps      []*replica
 	followers []*liveFollower
-	modes     []string
+	notes     <-chan string // senders of the marker site's notifications
+	markers   []marker      // not yet tapped
+	marker    int           // the terminal at the marker site
 	proxies   []*proxy
 	terms     []*terminal
 	drivers   []*driver
@@ -447,7 +534,7 @@ func (f *fleet) plan() []step {
 	return plan
 }
 
-func (f *fleet) run(ctx context.Context, markers []marker) error {
+func (f *fleet) run(ctx context.Context) error {
 	f.began = time.Now()
 	for n, s := range f.plan() {
 		if err := sleep(ctx, f.between(50*time.Millisecond, 400*time.Millisecond)); err != nil {
@@ -462,7 +549,7 @@ func (f *fleet) run(ctx context.Context, markers []marker) error {
 		case "restart":
 			err = f.restart(ctx, s.rep)
 		case "away":
-			err = f.away(ctx, s.rep, markers[s.rep])
+			err = f.away(ctx, s.rep)
 		}
 		if err != nil {
 			return fmt.Errorf("schedule step %d (%s): %w", n+1, s.kind, err)
@@ -546,47 +633,50 @@ func (f *fleet) restart(ctx context.Context, j int) error {
 	return nil
 }
 
-// away proves that replica j's site page hears of a tap that only the
-// other replicas took in: with no terminal connected to j, a marker worker
-// taps in at a terminal, and j's page must then, after a change event,
-// show the marker on site. The notification can only have come through
-// PostgreSQL.
-func (f *fleet) away(ctx context.Context, j int, m marker) error {
-	r, live := f.reps[j], f.followers[j]
-	f.logf("%s without terminals: follow %s to its page", r.name, m.name)
+// away proves that replica j's page hears of a change that the other
+// replicas made: with no terminal connected to j, a marker worker taps in
+// at the marker site's terminal, and once the notification of that change
+// comes from another replica, j's page must get a change event and then
+// show the marker on site. A marker that j reconciled itself proves
+// nothing, and the next one is tapped.
+func (f *fleet) away(ctx context.Context, j int) error {
+	r, live, d := f.reps[j], f.followers[j], f.drivers[f.marker]
+	f.logf("%s without terminals", r.name)
 	f.elsewhere(j, true)
 	if err := waitFor(ctx, syncTimeout, r.name+"'s event stream to be open", func() (bool, error) {
 		return live.open.Load(), live.failure()
 	}); err != nil {
 		return err
 	}
-	page, err := live.fragment(ctx)
-	if err != nil {
-		return err
-	}
-	if strings.Contains(page, m.name) {
-		return fmt.Errorf("%s's page shows %s on site before the marker tapped", r.name, m.name)
-	}
-	var in []int // terminals whose tap checks in
-	for i, mode := range f.modes {
-		if mode != "out" {
-			in = append(in, i)
-		}
-	}
-	i := in[f.rng.IntN(len(in))]
-	select {
-	case <-live.signal: // an earlier change; only those after the tap count
-	default:
-	}
-	f.queues[i].push(m.card)
 	opened := live.opened.Load()
-	for {
+	for range markerTries {
+		m := f.markers[0]
+		f.markers = f.markers[1:]
+		for len(live.signal) > 0 || len(f.notes) > 0 { // earlier markers' changes
+			select {
+			case <-live.signal:
+			case <-f.notes:
+			}
+		}
+		f.queues[f.marker].push(m.card)
+		if err := d.tap(ctx); err != nil {
+			return err
+		}
+		took := f.reps[f.at[f.marker]].name
+		var from string
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case from = <-f.notes:
+		case <-time.After(syncTimeout):
+			return fmt.Errorf("no notification of %s's tap at %s", m.name, took)
+		}
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		case <-live.signal:
 		case <-time.After(syncTimeout):
-			return fmt.Errorf("%s's page never showed %s, tapped at %s on %s", r.name, m.name, f.terms[i].id, f.reps[f.at[i]].name)
+			return fmt.Errorf("%s's page got no change event for %s, tapped at %s and notified by %s", r.name, m.name, took, from)
 		}
 		if live.opened.Load() != opened {
 			return fmt.Errorf("%s's event stream was opened again while it waited for %s", r.name, m.name)
@@ -595,12 +685,17 @@ func (f *fleet) away(ctx context.Context, j int, m marker) error {
 		if err != nil {
 			return err
 		}
-		if strings.Contains(page, m.name) {
+		if !strings.Contains(page, m.name) {
+			return fmt.Errorf("%s's page does not show %s after the change event", r.name, m.name)
+		}
+		if from != r.name {
 			f.signals++
-			f.logf("%s's page shows %s, tapped at %s on %s", r.name, m.name, f.terms[i].id, f.reps[f.at[i]].name)
+			f.logf("%s's page shows %s, taken in by %s, notified by %s", r.name, m.name, took, from)
 			return nil
 		}
+		f.logf("%s reconciled %s (taken in by %s) itself: tap another marker", r.name, m.name, took)
 	}
+	return fmt.Errorf("%s reconciled all %d markers itself", r.name, markerTries)
 }
 
 func (f *fleet) between(lo, hi time.Duration) time.Duration {
