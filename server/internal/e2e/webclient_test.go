@@ -83,7 +83,7 @@ func (c *webClient) request(ctx context.Context, method, target string, form url
 }
 
 // page sends a request, reads the whole answer, and checks its status and,
-// if want says one, the place it redirects to.
+// unless location is empty, where it redirects to.
 func (c *webClient) page(ctx context.Context, method, target string, form url.Values, status int, location string) (string, error) {
 	resp, err := c.request(ctx, method, target, form)
 	if err != nil {
