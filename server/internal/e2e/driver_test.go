@@ -28,6 +28,9 @@ type driver struct {
 	term *terminal
 	// pause, if set, returns how long to wait before the next tap.
 	pause func() time.Duration
+	// card, if set, chooses the card of each tap, and a card may then be
+	// presented again; otherwise every card is new: "<terminal>-<n>".
+	card func() string
 
 	conn net.Conn
 	rd   *bufio.Reader
@@ -35,6 +38,7 @@ type driver struct {
 
 	mu      sync.Mutex
 	made    map[string]uint64 // card id -> seq, for every tap answered "ok <seq>"
+	bySeq   map[uint64]string // seq -> card id, for every tap answered "ok <seq>"
 	maybe   map[string]bool   // cards sent whose answer was lost: stored at most once
 	lastSeq uint64            // the highest seq answered "ok"
 	// epochMayChange: the terminal may move to a new store epoch while
@@ -46,7 +50,7 @@ type driver struct {
 }
 
 func newDriver(tm *terminal) *driver {
-	return &driver{term: tm, made: make(map[string]uint64), maybe: make(map[string]bool)}
+	return &driver{term: tm, made: make(map[string]uint64), bySeq: make(map[uint64]string), maybe: make(map[string]bool)}
 }
 
 // tap presents one new card and waits for the answer. When the terminal
@@ -60,6 +64,9 @@ func (d *driver) tap(ctx context.Context) error {
 	}
 	d.next++
 	card := fmt.Sprintf("%s-%06d", d.term.id, d.next)
+	if d.card != nil {
+		card = d.card()
+	}
 	began := time.Now()
 	defer func() {
 		d.mu.Lock()
@@ -100,6 +107,7 @@ func (d *driver) tap(ctx context.Context) error {
 		return fmt.Errorf("terminal %s confirmed %s as seq %d after seq %d: sequences must increase", d.term.id, card, seq, d.lastSeq)
 	}
 	d.made[card] = seq
+	d.bySeq[seq] = card
 	d.order = append(d.order, card)
 	d.lastSeq = seq
 	return nil
@@ -151,10 +159,11 @@ func (d *driver) close() {
 	}
 }
 
+// madeCount is the number of taps the terminal confirmed.
 func (d *driver) madeCount() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return len(d.made)
+	return len(d.order)
 }
 
 func (d *driver) lastMadeSeq() uint64 {

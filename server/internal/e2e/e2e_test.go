@@ -19,7 +19,7 @@ import (
 	"github.com/liggare/liggare/server/internal/pgtest"
 )
 
-var chaosSeed = flag.Uint64("e2e.seed", 0, "seed of TestExactlyOnceUnderFaults's chaos (0: from the clock)")
+var chaosSeed = flag.Uint64("e2e.seed", 0, "seed of the schedules of TestExactlyOnceUnderFaults and TestReplicas (0: from the clock)")
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 

@@ -48,6 +48,8 @@ type system struct {
 	dbURL string
 	dir   string
 	pool  *pgxpool.Pool
+	// env is added to the environment of every liggare-server command.
+	env []string
 }
 
 func newSystem(t testing.TB) *system {
@@ -65,7 +67,8 @@ func (s *system) serverEnv() []string {
 			env = append(env, kv)
 		}
 	}
-	return append(env, "DATABASE_URL="+s.dbURL)
+	env = append(env, "DATABASE_URL="+s.dbURL)
+	return append(env, s.env...)
 }
 
 // db returns a pool on the system's database, opened on first use. Open it
@@ -130,8 +133,15 @@ type server struct {
 
 func (s *system) newServer() *server {
 	s.t.Helper()
+	return s.newNamedServer("server")
+}
+
+// newNamedServer is newServer for a test running several servers: name
+// tells their logs apart.
+func (s *system) newNamedServer(name string) *server {
+	s.t.Helper()
 	argv := append([]string{filepath.Join(s.bin, "liggare-server"), "serve", "--listen", "127.0.0.1:0"}, serverFlags...)
-	return &server{process: newProcess(s.t, "server", s.serverEnv(), argv...)}
+	return &server{process: newProcess(s.t, name, s.serverEnv(), argv...)}
 }
 
 // start starts the server and waits until it listens.
