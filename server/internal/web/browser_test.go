@@ -163,7 +163,7 @@ func TestBrowser(t *testing.T) {
 	w.tap(t, "TA", "AB0000000009", w.clock.Now().Add(-2*time.Minute))
 	w.drain(t)
 	tapped := time.Now()
-	karinOnSite := `//section[contains(@class,"onsite")]//span[@class="name"][text()="Karin Nyström"]`
+	karinOnSite := `//section[contains(@class,"onsite")]//*[@class="name"][text()="Karin Nyström"]`
 	run(t, ctx, "live update", chromedp.WaitVisible(chromedp.Search(karinOnSite)))
 	count := value(t, ctx, chromedp.Text(chromedp.CSS(`[data-testid="onsite-count"]`)))
 	t.Logf("tap shown %v after the reconciler's commit", time.Since(tapped).Round(time.Millisecond))

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/liggare/liggare/server/internal/account"
+	"github.com/liggare/liggare/server/internal/enroll"
 )
 
 // The reads here are the pages' own: site names, terminal health and the
@@ -98,6 +100,9 @@ type terminal struct {
 	// Computed by assess.
 	Online bool
 	Alert  bool
+	// Cred is the credential state, on the terminals page; nil for a
+	// terminal that never had a credential.
+	Cred *enroll.CredentialState
 }
 
 const terminalColumns = `t.terminal_id, a.direction, a.site_id, st.name, st.site_ident, t.last_seen_at, t.status_at,
@@ -256,6 +261,32 @@ func (s *Server) userNames(ctx context.Context, ids []int64) (map[int64]string, 
 	})
 	if err != nil {
 		return nil, fmt.Errorf("web: user names: %w", err)
+	}
+	return out, nil
+}
+
+// actorNames maps audit-log actors (account.Principal.Actor) to what a
+// page shows: a user's name, an inspector's grant, or the actor as it is
+// (a system job, a terminal).
+func (s *Server) actorNames(ctx context.Context, rc *reqCtx, actors []string) (map[string]string, error) {
+	var ids []int64
+	for _, a := range actors {
+		if id, ok := userOf(a); ok {
+			ids = append(ids, id)
+		}
+	}
+	un, err := s.userNames(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(actors))
+	for _, a := range actors {
+		out[a] = a
+		if id, ok := userOf(a); ok && un[id] != "" {
+			out[a] = un[id]
+		} else if grant, ok := strings.CutPrefix(a, "inspector:grant:"); ok {
+			out[a] = rc.T("actor.inspector", grant)
+		}
 	}
 	return out, nil
 }
