@@ -25,5 +25,5 @@
 // List shows a tenant the entries about its own data (org_id) and those of
 // its own users (actor_org_id), newest first, filtered by person, site (or
 // a set of sites: a site manager's view), actor, action and time, in pages
-// (BeforeID). ListChoices gives the actors and actions a filter may offer.
+// (BeforeID).
 package audit

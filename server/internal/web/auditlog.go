@@ -72,15 +72,18 @@ func auditScopes(p account.Principal) []auditScope {
 type auditData struct {
 	Scope  auditScope
 	Scopes []auditScope
-	// Sites are those the site filter offers.
+	// Sites, Actors and Actions are what the filters offer: the
+	// organisation's sites the principal may see, its users, and the
+	// actions the page has words for. Choosing from the log itself would
+	// read all of it on every page.
 	Sites   []siteInfo
-	Choices audit.Choices
+	Actors  []actorChoice
+	Actions []string
 	// The filter as given.
 	Site             int64
 	Actor, Action    string
 	From, To         string
 	Rows             []auditRow
-	ActorNames       map[string]string
 	Older, Newest    string // links to the next page and back to the first
 	PageSize, Before int64
 }
@@ -157,14 +160,16 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 	if d.Before != 0 {
 		d.Newest = d.link(0)
 	}
-	if d.Choices, err = audit.ListChoices(ctx, s.cfg.Pool, d.Scope.Org, d.Scope.Sites); err != nil {
+	if d.Actors, err = s.orgUsers(ctx, d.Scope.Org); err != nil {
 		return err
 	}
-	actors := slices.Clone(d.Choices.Actors)
-	for _, e := range entries {
-		actors = append(actors, e.Actor)
+	d.Actions = namedActions
+	actors := make([]string, len(entries))
+	for i, e := range entries {
+		actors[i] = e.Actor
 	}
-	if d.ActorNames, err = s.actorNames(ctx, rc, actors); err != nil {
+	names, err := s.actorNames(ctx, rc, actors)
+	if err != nil {
 		return err
 	}
 	siteNames := make(map[int64]string, len(d.Sites))
@@ -172,7 +177,7 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 		siteNames[si.ID] = si.Name
 	}
 	for _, e := range entries {
-		row := auditRow{Entry: e, ActorName: d.ActorNames[e.Actor], SiteName: siteNames[e.SiteID]}
+		row := auditRow{Entry: e, ActorName: names[e.Actor], SiteName: siteNames[e.SiteID]}
 		if row.SiteName == "" && e.SiteID != 0 {
 			row.SiteName = "#" + strconv.FormatInt(e.SiteID, 10)
 		}

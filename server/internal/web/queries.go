@@ -290,3 +290,29 @@ func (s *Server) actorNames(ctx context.Context, rc *reqCtx, actors []string) (m
 	}
 	return out, nil
 }
+
+// actorChoice is a user as the audit log's actor filter offers them.
+type actorChoice struct {
+	Actor string // "user:ID"
+	Name  string
+}
+
+// maxActorChoices bounds the users the audit log's actor filter offers.
+const maxActorChoices = 500
+
+// orgUsers lists the users holding a role in org, by name, as audit-log
+// actors.
+func (s *Server) orgUsers(ctx context.Context, org int64) ([]actorChoice, error) {
+	rows, err := s.cfg.Pool.Query(ctx, `
+		SELECT 'user:' || u.user_id, u.name FROM users u
+		WHERE EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.user_id AND m.org_id = $1)
+		ORDER BY u.name, u.user_id LIMIT $2`, org, maxActorChoices)
+	if err != nil {
+		return nil, fmt.Errorf("web: users: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[actorChoice])
+	if err != nil {
+		return nil, fmt.Errorf("web: users: %w", err)
+	}
+	return out, nil
+}
