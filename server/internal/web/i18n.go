@@ -313,6 +313,7 @@ var catalogue = map[string]msg{
 	"term.cancel_code":          {"Makulera kod %d", "Cancel code %d"},
 	"term.code_cancelled":       {"Koden är makulerad.", "The code is cancelled."},
 	"term.err.invalid":          {"Kontrollera terminalens id, riktningen och giltighetstiden.", "Check the terminal id, the direction and the lifetime."},
+	"term.err.elsewhere":        {"Terminalen står på en arbetsplats som du inte ansvarar för.", "The terminal stands at a site you do not manage."},
 	"term.err.taken":            {"Det terminal-id:t används av en annan organisation. Välj ett annat.", "That terminal id is used by another organisation. Choose another."},
 	"actor.inspector":           {"Skatteverket (kod %s)", "Tax Agency (grant %s)"},
 	// The audit log.

@@ -316,3 +316,18 @@ func (s *Server) orgUsers(ctx context.Context, org int64) ([]actorChoice, error)
 	}
 	return out, nil
 }
+
+// terminalSite is the site a terminal stands at now, 0 for none.
+func (s *Server) terminalSite(ctx context.Context, terminalID string, now time.Time) (int64, error) {
+	var site int64
+	err := s.cfg.Pool.QueryRow(ctx, `
+		SELECT site_id FROM terminal_assignments WHERE terminal_id = $1 AND valid_from <= $2
+		ORDER BY valid_from DESC LIMIT 1`, terminalID, now).Scan(&site)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("web: terminal site: %w", err)
+	}
+	return site, nil
+}

@@ -176,6 +176,25 @@ func (s *Server) codeCreate(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	if f.Terminal != "" && !auth.ValidTerminalID(f.Terminal) {
 		return s.codeError(w, r, rc, f, enroll.ErrInvalid)
 	}
+	if f.Terminal != "" {
+		// Enrolling moves a terminal to this site and revokes its
+		// credentials: a terminal standing at another site may be named
+		// only by someone who manages that site too.
+		other, err := s.terminalSite(r.Context(), f.Terminal, rc.Now)
+		if err != nil {
+			return err
+		}
+		if other != 0 && other != rc.Site.ID {
+			si, err := s.site(r.Context(), other)
+			if err != nil {
+				return err
+			}
+			if !account.Allowed(rc.P, si.Site, account.ActManageTerminals) {
+				return s.renderTerminals(w, r, rc, http.StatusUnprocessableEntity,
+					view{Title: rc.T("terminals.title"), Error: rc.T("term.err.elsewhere")}, nil, f)
+			}
+		}
+	}
 	c, err := s.enroll.CreateCode(r.Context(), enroll.CodeRequest{SiteIdent: rc.Site.Ident, OrgID: rc.Access.Viewer,
 		TerminalID: f.Terminal, Direction: f.Direction, TTL: time.Duration(f.Hours) * time.Hour, CreatedBy: rc.P.Actor()})
 	if err != nil {

@@ -253,8 +253,19 @@ func TestTerminalsLifecycle(t *testing.T) {
 	if resp := post("/terminals/TC/revoke", nil); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("revoke another site's terminal = %d, want 404", resp.StatusCode)
 	}
+	// Nor is a terminal of a site of the same owner that the manager does
+	// not manage; its org admin may move it.
+	resp = post("/enrollment-codes", url.Values{"terminal": {"TB"}, "hours": {"24"}})
+	if body := readBody(t, resp); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "inte ansvarar för") {
+		t.Errorf("code for site B's terminal by site A's manager = %d:\n%.2000s", resp.StatusCode, body)
+	}
+	adm := w.session(t, w.newUser(t, "admin@bygg.se", w.bygg, account.RoleOrgAdmin))
+	if resp := w.do(t, request{method: "POST", path: base + "/enrollment-codes", session: adm,
+		form: url.Values{"terminal": {"TB"}, "hours": {"24"}, account.CSRFField: {w.csrf(t, adm)}}}); resp.StatusCode != http.StatusOK {
+		t.Errorf("code for site B's terminal by the org admin = %d", resp.StatusCode)
+	}
 	resp = post("/enrollment-codes", url.Values{"terminal": {"TC"}, "hours": {"24"}})
-	if body := readBody(t, resp); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "annan organisation") {
+	if body := readBody(t, resp); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "inte ansvarar för") {
 		t.Errorf("code for another tenant's terminal id = %d:\n%.2000s", resp.StatusCode, body)
 	}
 
