@@ -292,6 +292,8 @@ var catalogue = map[string]msg{
 	"term.rotate_label":         {"Ny registreringskod för terminal %s", "Re-enrollment code for terminal %s"},
 	"term.revoke":               {"Spärra", "Revoke"},
 	"term.revoke_label":         {"Spärra terminal %s", "Revoke terminal %s"},
+	"term.revoke_now":           {"Spärra %s nu", "Revoke %s now"},
+	"term.revoke_explain":       {"Terminalen nekas direkt och fortsätter stämpla utan nät. Hämta tillbaka den med en ny registreringskod.", "The terminal is refused at once and goes on recording taps offline. Bring it back with a re-enrollment code."},
 	"term.revoked":              {"Terminal %s är spärrad. Den nekas vid nästa anslutning och en pågående anslutning bryts inom en minut. Dess stämplingar ligger kvar i terminalen.", "Terminal %s is revoked. It is refused at its next connection and a live connection ends within a minute. Its taps stay on the terminal."},
 	"term.codes":                {"Registreringskoder", "Enrollment codes"},
 	"term.codes_intro":          {"En registreringskod släpper in en ny terminal på den här arbetsplatsen. Den kan användas en gång och upphör av sig själv.", "An enrollment code lets a new terminal in at this site. It can be used once and ends by itself."},
