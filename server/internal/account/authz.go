@@ -53,13 +53,17 @@ const (
 	// ActViewTerminals shows the health of the site's terminals, which holds
 	// no personal data.
 	ActViewTerminals
+	// ActManageTerminals lets terminals in and out of the site: creates and
+	// cancels enrollment codes, revokes a terminal's credentials and issues
+	// a terminal a re-enrollment code.
+	ActManageTerminals
 	numActions
 )
 
 // Actions lists every action, for tables.
-var Actions = []Action{ActViewSite, ActCorrect, ActExport, ActViewIdentity, ActGrantInspector, ActViewTerminals}
+var Actions = []Action{ActViewSite, ActCorrect, ActExport, ActViewIdentity, ActGrantInspector, ActViewTerminals, ActManageTerminals}
 
-var actionNames = [numActions]string{"view_site", "correct", "export", "view_identity", "grant_inspector", "view_terminals"}
+var actionNames = [numActions]string{"view_site", "correct", "export", "view_identity", "grant_inspector", "view_terminals", "manage_terminals"}
 
 // String returns the action's snake_case name.
 func (a Action) String() string {
@@ -189,8 +193,8 @@ func allow(scope int, acts ...Action) rule {
 // accessTable is the authorization model: every relation a principal can
 // have to a site, and what it allows. Nothing else grants access.
 var accessTable = [numRelations]rule{
-	relOwnerAdmin:           allow(scopeAll, ActViewSite, ActCorrect, ActExport, ActGrantInspector, ActViewTerminals),
-	relManager:              allow(scopeAll, ActViewSite, ActCorrect, ActExport, ActGrantInspector, ActViewTerminals),
+	relOwnerAdmin:           allow(scopeAll, ActViewSite, ActCorrect, ActExport, ActGrantInspector, ActViewTerminals, ActManageTerminals),
+	relManager:              allow(scopeAll, ActViewSite, ActCorrect, ActExport, ActGrantInspector, ActViewTerminals, ActManageTerminals),
 	relOwnerContractorAdmin: allow(scopeStaff, ActViewSite, ActCorrect, ActExport),
 	relContractorAdmin:      allow(scopeStaff, ActViewSite, ActCorrect, ActExport),
 	relContractorContractor: allow(scopeStaff, ActViewSite, ActCorrect, ActExport),

@@ -33,7 +33,7 @@ func inspector(site, org int64) *InspectorScope {
 // accessCases is every kind of principal against tableSite, with the
 // access it must get: viewer, staffOf and the allowed actions by their
 // initials (V view, C correct, E export, I identity, G grant inspector,
-// T terminals), or "-" for no access at all.
+// T terminals, M manage terminals), or "-" for no access at all.
 var accessCases = []struct {
 	name    string
 	p       Principal
@@ -44,11 +44,11 @@ var accessCases = []struct {
 	{"nobody", Principal{}, 0, 0, "-"},
 	{"system job", System("cli"), 0, 0, "-"},
 
-	{"org admin of the owner", Principal{UserID: 1, Roles: roles(tOwner, RoleOrgAdmin)}, tOwner, 0, "VCEGT"},
+	{"org admin of the owner", Principal{UserID: 1, Roles: roles(tOwner, RoleOrgAdmin)}, tOwner, 0, "VCEGTM"},
 	{"org admin of a contractor", Principal{UserID: 1, Roles: roles(tContractor, RoleOrgAdmin)}, tContractor, tContractor, "VCE"},
 	{"org admin of a stranger", Principal{UserID: 1, Roles: roles(tStranger, RoleOrgAdmin)}, 0, 0, "-"},
 
-	{"site manager of the site", Principal{UserID: 1, Roles: roles(tOwner, RoleSiteManager), ManagedSites: map[int64]int64{tSite: tOwner}}, tOwner, 0, "VCEGT"},
+	{"site manager of the site", Principal{UserID: 1, Roles: roles(tOwner, RoleSiteManager), ManagedSites: map[int64]int64{tSite: tOwner}}, tOwner, 0, "VCEGTM"},
 	{"site manager of another site", Principal{UserID: 1, Roles: roles(tOwner, RoleSiteManager), ManagedSites: map[int64]int64{tOtherSite: tOwner}}, 0, 0, "-"},
 	{"site manager without sites", Principal{UserID: 1, Roles: roles(tOwner, RoleSiteManager)}, 0, 0, "-"},
 	{"site manager of a contractor, site listed", Principal{UserID: 1, Roles: roles(tContractor, RoleSiteManager), ManagedSites: map[int64]int64{tSite: tContractor}}, 0, 0, "-"},
@@ -67,14 +67,14 @@ var accessCases = []struct {
 	{"inspector with roles (ignored)", Principal{Inspector: inspector(tOtherSite, tOwner), Roles: roles(tOwner, RoleOrgAdmin), Operator: true}, 0, 0, "-"},
 
 	// Several ways in.
-	{"owner admin and contractor admin", Principal{UserID: 1, Roles: roles(tOwner, RoleOrgAdmin, tContractor, RoleContractorAdmin)}, tOwner, 0, "VCEGT"},
-	{"owner's contractor admin and site manager", Principal{UserID: 1, Roles: roles(tOwner, RoleContractorAdmin, tOwner, RoleSiteManager), ManagedSites: map[int64]int64{tSite: tOwner}}, tOwner, 0, "VCEGT"},
+	{"owner admin and contractor admin", Principal{UserID: 1, Roles: roles(tOwner, RoleOrgAdmin, tContractor, RoleContractorAdmin)}, tOwner, 0, "VCEGTM"},
+	{"owner's contractor admin and site manager", Principal{UserID: 1, Roles: roles(tOwner, RoleContractorAdmin, tOwner, RoleSiteManager), ManagedSites: map[int64]int64{tSite: tOwner}}, tOwner, 0, "VCEGTM"},
 	{"operator and contractor admin", Principal{UserID: 1, Operator: true, Roles: roles(tContractor, RoleContractorAdmin)}, tContractor, tContractor, "VCET"},
 	{"admin of two contractors", Principal{UserID: 1, Roles: roles(tContractor, RoleOrgAdmin, tOwner, RoleContractorAdmin)}, tOwner, tOwner, "VCE"},
 }
 
 var actionLetters = map[Action]string{
-	ActViewSite: "V", ActCorrect: "C", ActExport: "E", ActViewIdentity: "I", ActGrantInspector: "G", ActViewTerminals: "T",
+	ActViewSite: "V", ActCorrect: "C", ActExport: "E", ActViewIdentity: "I", ActGrantInspector: "G", ActViewTerminals: "T", ActManageTerminals: "M",
 }
 
 // accessString writes an Access as the letters of its actions.
@@ -134,8 +134,8 @@ func TestRoleActionMatrix(t *testing.T) {
 	// given the site in its ManagedSites (what AssignSite allows only for
 	// the owner's site managers).
 	want := map[Role]map[string]string{
-		RoleOrgAdmin:        {"owner": "VCEGT", "contractor": "VCE", "stranger": "-"},
-		RoleSiteManager:     {"owner": "VCEGT", "contractor": "-", "stranger": "-"},
+		RoleOrgAdmin:        {"owner": "VCEGTM", "contractor": "VCE", "stranger": "-"},
+		RoleSiteManager:     {"owner": "VCEGTM", "contractor": "-", "stranger": "-"},
 		RoleContractorAdmin: {"owner": "VCE", "contractor": "VCE", "stranger": "-"},
 		RoleOperator:        {"owner": "T", "contractor": "T", "stranger": "T"},
 	}

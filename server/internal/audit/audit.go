@@ -145,6 +145,11 @@ type Filter struct {
 	PersonID int64
 	SiteID   int64
 	Action   string
+	// Actor selects one actor's entries.
+	Actor string
+	// Sites, when not nil, keeps only entries about one of these sites (a
+	// site manager's view of the log); an empty, non-nil slice keeps none.
+	Sites []int64
 	// From and To bound At: From <= At < To.
 	From, To time.Time
 	// BeforeID, for paging, selects entries older than the one with this id.
@@ -173,9 +178,10 @@ func List(ctx context.Context, q RowQuerier, viewerOrg int64, f Filter) ([]Entry
 		  AND ($4::text = '' OR action = $4)
 		  AND ($5::timestamptz IS NULL OR at >= $5) AND ($6::timestamptz IS NULL OR at < $6)
 		  AND ($7::bigint = 0 OR audit_id < $7)
+		  AND ($9::text = '' OR actor = $9) AND ($10::bigint[] IS NULL OR site_id = ANY($10))
 		ORDER BY audit_id DESC
 		LIMIT $8`,
-		viewerOrg, f.PersonID, f.SiteID, f.Action, nullTime(f.From), nullTime(f.To), f.BeforeID, limit)
+		viewerOrg, f.PersonID, f.SiteID, f.Action, nullTime(f.From), nullTime(f.To), f.BeforeID, limit, f.Actor, f.Sites)
 	if err != nil {
 		return nil, fmt.Errorf("audit: list: %w", err)
 	}

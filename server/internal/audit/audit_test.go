@@ -72,6 +72,10 @@ func TestRecordAndList(t *testing.T) {
 		{"by site", b, Filter{SiteID: site}, []string{"person.identity.read/anna.admin@bygg.se"}},
 		{"limit", b, Filter{Limit: 1}, []string{"retention.anonymise/system:retention"}},
 		{"another tenant's person", a, Filter{PersonID: bertil}, []string{"person.identity.read/anna.admin@bygg.se"}},
+		{"by actor", b, Filter{Actor: "bo@el.se"}, []string{"ledger.export/bo@el.se"}},
+		{"another tenant's actor", a, Filter{Actor: "bo@el.se"}, nil},
+		{"within sites", b, Filter{Sites: []int64{site}}, []string{"person.identity.read/anna.admin@bygg.se"}},
+		{"within no sites", b, Filter{Sites: []int64{}}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := List(ctx, pool, tc.viewer, tc.f)

@@ -23,5 +23,7 @@
 // times in RFC 3339, not as Unix numbers.
 //
 // List shows a tenant the entries about its own data (org_id) and those of
-// its own users (actor_org_id), newest first.
+// its own users (actor_org_id), newest first, filtered by person, site (or
+// a set of sites: a site manager's view), actor, action and time, in pages
+// (BeforeID).
 package audit

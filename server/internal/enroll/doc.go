@@ -4,10 +4,10 @@
 //
 // The exchange, over the server's main listener (TLS when configured):
 //
-//  1. CreateCode (the CLI now, the web UI later) stores the SHA-256 of a
-//     random ten-character code (Alphabet: no 0/O, 1/I) with its site,
-//     reader direction, optional terminal id and expiry (24 h by default),
-//     and writes an audit entry. The code itself is shown once.
+//  1. CreateCode (the CLI, or a site manager in the web UI) stores the
+//     SHA-256 of a random ten-character code (Alphabet: no 0/O, 1/I) with
+//     its site, reader direction, optional terminal id and expiry (24 h by
+//     default), and writes an audit entry. The code itself is shown once.
 //  2. The kiosk creates an Ed25519 key pair, signs EnrollMessage with it
 //     and posts an EnrollRequest to EnrollPath. Redeem takes the code's row
 //     FOR UPDATE, so of two concurrent redemptions one wins and the other
@@ -22,6 +22,13 @@
 //     over RotateMessage. The new credential and the old are both valid
 //     until the new one is first used (ConfirmPath, or a sync connection);
 //     then the old one is revoked (auth.Terminals.Confirm).
+//
+// The web UI lists a site's unused codes (OutstandingCodes, never the
+// codes themselves), cancels one (CancelCode: its lifetime ends now, and
+// the row stays), shows each terminal's credential state (Credentials),
+// and issues a re-enrollment code bound to a terminal id as its
+// "rotate": the kiosk gets a new key and credential, keeps its id and
+// outbox, and its old credential works until the code is used.
 //
 // A revoked terminal (Revoke) is refused at its next connection and cut
 // off within a minute on a live one; its taps stay in its outbox. Enrolling

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/liggare/liggare/server/internal/account"
+	"github.com/liggare/liggare/server/internal/enroll"
 )
 
 // The roles of the access table, in the order of its columns.
@@ -47,35 +48,42 @@ func all(status int) expect {
 // relation to the site, 403 that its relation does not allow the action,
 // 303 a redirect (to the login page without a session).
 var accessTable = map[string]expect{
-	"GET /static/{file}":                       all(200),
-	"GET /{$}":                                 all(303),
-	"GET /login":                               {303, 303, 303, 303, 303, 303, 303, 303, 200, 200},
-	"POST /login":                              all(422),
-	"GET /login/totp":                          all(303),
-	"POST /login/totp":                         all(303),
-	"POST /logout":                             all(303),
-	"GET /account/password":                    {303, 303, 303, 303, 303, 303, 403, 403, 303, 303},
-	"POST /account/password":                   {303, 303, 303, 303, 303, 303, 403, 403, 303, 303},
-	"GET /account/totp":                        {303, 303, 303, 303, 303, 303, 403, 403, 303, 303},
-	"POST /account/totp/begin":                 {303, 303, 303, 303, 303, 303, 403, 403, 303, 303},
-	"POST /account/totp":                       {303, 303, 303, 303, 303, 303, 403, 403, 303, 303},
-	"GET /inspector":                           all(200),
-	"POST /inspector":                          all(422),
-	"GET /sites":                               {200, 200, 200, 200, 200, 200, 303, 303, 303, 303},
-	"GET /fleet":                               {403, 403, 403, 403, 403, 200, 403, 403, 303, 303},
-	"GET /sites/{site}":                        {200, 200, 404, 200, 404, 403, 200, 404, 303, 303},
-	"GET /sites/{site}/onsite":                 {200, 200, 404, 200, 404, 403, 200, 404, 303, 303},
-	"GET /sites/{site}/events":                 {200, 200, 404, 200, 404, 403, 200, 404, 303, 303},
-	"GET /sites/{site}/terminals":              {200, 200, 404, 403, 404, 200, 403, 404, 303, 303},
-	"GET /sites/{site}/corrections":            {200, 200, 404, 200, 404, 403, 200, 404, 303, 303},
-	"POST /sites/{site}/corrections":           {303, 303, 404, 303, 404, 403, 403, 404, 303, 303},
-	"GET /sites/{site}/import":                 {200, 200, 404, 200, 404, 403, 403, 404, 303, 303},
-	"POST /sites/{site}/import":                {200, 200, 404, 200, 404, 403, 403, 404, 303, 303},
-	"GET /sites/{site}/grants":                 {200, 200, 404, 403, 404, 403, 403, 404, 303, 303},
-	"POST /sites/{site}/grants":                {200, 200, 404, 403, 404, 403, 403, 404, 303, 303},
-	"POST /sites/{site}/grants/{grant}/revoke": {303, 303, 404, 403, 404, 403, 403, 404, 303, 303},
-	"GET /sites/{site}/inspect":                {200, 200, 404, 200, 404, 403, 200, 404, 303, 303},
-	"GET /sites/{site}/export":                 {200, 200, 404, 200, 404, 403, 200, 404, 303, 303},
+	"GET /static/{file}":                                all(200),
+	"GET /{$}":                                          all(303),
+	"GET /login":                                        {303, 303, 303, 303, 303, 303, 303, 303, 200, 200},
+	"POST /login":                                       all(422),
+	"GET /login/totp":                                   all(303),
+	"POST /login/totp":                                  all(303),
+	"POST /logout":                                      all(303),
+	"GET /account/password":                             {303, 303, 303, 303, 303, 303, 403, 403, 303, 303},
+	"POST /account/password":                            {303, 303, 303, 303, 303, 303, 403, 403, 303, 303},
+	"GET /account/totp":                                 {303, 303, 303, 303, 303, 303, 403, 403, 303, 303},
+	"POST /account/totp/begin":                          {303, 303, 303, 303, 303, 303, 403, 403, 303, 303},
+	"POST /account/totp":                                {303, 303, 303, 303, 303, 303, 403, 403, 303, 303},
+	"GET /inspector":                                    all(200),
+	"POST /inspector":                                   all(422),
+	"GET /sites":                                        {200, 200, 200, 200, 200, 200, 303, 303, 303, 303},
+	"GET /fleet":                                        {403, 403, 403, 403, 403, 200, 403, 403, 303, 303},
+	"GET /sites/{site}":                                 {200, 200, 404, 200, 404, 403, 200, 404, 303, 303},
+	"GET /sites/{site}/onsite":                          {200, 200, 404, 200, 404, 403, 200, 404, 303, 303},
+	"GET /sites/{site}/events":                          {200, 200, 404, 200, 404, 403, 200, 404, 303, 303},
+	"GET /sites/{site}/terminals":                       {200, 200, 404, 403, 404, 200, 403, 404, 303, 303},
+	"GET /sites/{site}/corrections":                     {200, 200, 404, 200, 404, 403, 200, 404, 303, 303},
+	"POST /sites/{site}/corrections":                    {303, 303, 404, 303, 404, 403, 403, 404, 303, 303},
+	"GET /sites/{site}/import":                          {200, 200, 404, 200, 404, 403, 403, 404, 303, 303},
+	"POST /sites/{site}/import":                         {200, 200, 404, 200, 404, 403, 403, 404, 303, 303},
+	"GET /sites/{site}/grants":                          {200, 200, 404, 403, 404, 403, 403, 404, 303, 303},
+	"POST /sites/{site}/grants":                         {200, 200, 404, 403, 404, 403, 403, 404, 303, 303},
+	"POST /sites/{site}/grants/{grant}/revoke":          {303, 303, 404, 403, 404, 403, 403, 404, 303, 303},
+	"GET /sites/{site}/inspect":                         {200, 200, 404, 200, 404, 403, 200, 404, 303, 303},
+	"POST /sites/{site}/inspect":                        {200, 200, 404, 200, 404, 403, 200, 404, 303, 303},
+	"GET /sites/{site}/export":                          {200, 200, 404, 200, 404, 403, 200, 404, 303, 303},
+	"GET /sites/{site}/inspect/persons/{person}":        {200, 200, 404, 404, 404, 403, 200, 404, 303, 303},
+	"POST /sites/{site}/enrollment-codes":               {200, 200, 404, 403, 404, 403, 403, 404, 303, 303},
+	"POST /sites/{site}/enrollment-codes/{code}/cancel": {303, 303, 404, 403, 404, 403, 403, 404, 303, 303},
+	"POST /sites/{site}/terminals/{terminal}/revoke":    {303, 303, 404, 403, 404, 403, 403, 404, 303, 303},
+	"POST /sites/{site}/terminals/{terminal}/rotate":    {200, 200, 404, 403, 404, 403, 403, 404, 303, 303},
+	"GET /audit":                                        {200, 200, 200, 403, 403, 403, 403, 403, 303, 303},
 }
 
 // formToken is the pre-session form token the access test sends with
@@ -89,6 +97,7 @@ type accessWorld struct {
 	grantCodes   [numRoles]string
 	expiredToken string
 	spareGrant   int64
+	spareCode    int64
 }
 
 func newAccessWorld(t *testing.T) *accessWorld {
@@ -127,6 +136,11 @@ func newAccessWorld(t *testing.T) *accessWorld {
 	w.grantCodes[roleInspectorA] = grant(w.users[roleManagerA], w.siteA, time.Hour).Code
 	w.grantCodes[roleInspectorB] = grant(w.users[roleManagerB], w.siteB, time.Hour).Code
 	w.spareGrant = grant(w.users[roleManagerA], w.siteA, time.Hour).ID
+	code, err := w.srv.enroll.CreateCode(ctx, enroll.CodeRequest{SiteIdent: "AAAAAAAAAAAA1", CreatedBy: "cli:test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.spareCode = code.ID
 	return w
 }
 
@@ -153,7 +167,7 @@ func (w *accessWorld) requestFor(t *testing.T, pattern string, role int, tok str
 	t.Helper()
 	method, path, _ := strings.Cut(pattern, " ")
 	path = strings.NewReplacer("{site}", itoa(w.siteA), "{grant}", itoa(w.spareGrant), "{file}", "style.css",
-		"{$}", "").Replace(path)
+		"{person}", itoa(w.anna), "{code}", itoa(w.spareCode), "{terminal}", "TA", "{$}", "").Replace(path)
 	if pattern == "GET /sites/{site}/export" {
 		path += "?format=csv"
 	}
@@ -193,6 +207,11 @@ func (w *accessWorld) requestFor(t *testing.T, pattern string, role int, tok str
 		form.Set("reason", "glömt kort")
 	case "POST /sites/{site}/grants":
 		form.Set("hours", "1")
+	case "POST /sites/{site}/inspect":
+		form.Set("q", personnummer(1980, 1, 1, 1))
+	case "POST /sites/{site}/enrollment-codes":
+		form.Set("hours", "24")
+		form.Set("direction", "in")
 	}
 	if public {
 		form.Set(account.CSRFField, testFormToken)

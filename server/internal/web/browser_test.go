@@ -1,7 +1,9 @@
 package web
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
 	"flag"
 	"fmt"
 	"net/http/httptest"
@@ -11,10 +13,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
 	"github.com/liggare/liggare/server/internal/account"
+	"github.com/liggare/liggare/server/internal/auth"
 	"github.com/liggare/liggare/server/internal/registry"
 )
 
@@ -99,7 +104,9 @@ func screenshot(name string) chromedp.Action[chromedp.Void] {
 
 // TestBrowser logs in with a password and TOTP, watches a tap appear live
 // on the on-site list, makes a correction with a reason and finds it in
-// the list, with screenshots of the main pages on the way.
+// the list and the audit log, makes an enrollment code, lets an inspector
+// in who downloads the PDF and CSV and finds the correction in the
+// person's history, with screenshots of the main pages on the way.
 func TestBrowser(t *testing.T) {
 	w := newWorld(t)
 	mgr := w.newUser(t, "chef@bygg.se", w.bygg, account.RoleSiteManager, w.siteA)
@@ -115,6 +122,10 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := reg.AddCard(context.Background(), w.bygg, registry.NewCard{CardNumber: "AB0000000009", PersonID: karin}); err != nil {
+		t.Fatal(err)
+	}
+	// TA has a credential, so that the terminals page shows one.
+	if _, err := auth.NewTerminals(w.pool).Create(context.Background(), "TA"); err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewTLSServer(w.srv.Handler())
@@ -160,10 +171,10 @@ func TestBrowser(t *testing.T) {
 	// A tap at the kiosk: stored by ingest, taken in by the reconciler,
 	// announced through the hub and PostgreSQL; the page fetches its
 	// fragment and shows Karin.
-	w.tap(t, "TA", "AB0000000009", w.clock.Now().Add(-2*time.Minute))
+	w.tap(t, "TA", "AB0000000009", w.clock.Now().Add(-20*time.Minute))
 	w.drain(t)
 	tapped := time.Now()
-	karinOnSite := `//section[contains(@class,"onsite")]//span[@class="name"][text()="Karin Nyström"]`
+	karinOnSite := `//section[contains(@class,"onsite")]//*[@class="name"][text()="Karin Nyström"]`
 	run(t, ctx, "live update", chromedp.WaitVisible(chromedp.Search(karinOnSite)))
 	count := value(t, ctx, chromedp.Text(chromedp.CSS(`[data-testid="onsite-count"]`)))
 	t.Logf("tap shown %v after the reconciler's commit", time.Since(tapped).Round(time.Millisecond))
@@ -209,6 +220,158 @@ func TestBrowser(t *testing.T) {
 	if count != "2" {
 		t.Errorf("on-site count after the check-out %q, want 2", count)
 	}
+
+	// A new kiosk for the gate: the code is shown once, with its command.
+	run(t, ctx, "enrollment code",
+		chromedp.Navigate(site+"/terminals"),
+		chromedp.WaitVisible(chromedp.ID("code-terminal")),
+		chromedp.SendKeys(chromedp.ID("code-terminal"), "grind-2"),
+		chromedp.Submit(chromedp.ID("code-terminal")),
+		chromedp.WaitVisible(chromedp.ID("enroll-code")),
+		screenshot("terminals"),
+	)
+	command := value(t, ctx, chromedp.Text(chromedp.ID("enroll-command")))
+	code := value(t, ctx, chromedp.Text(chromedp.ID("enroll-code")))
+	wantCommand := "liggare-terminal enroll --server wss://" + strings.TrimPrefix(ts.URL, "https://") + "/v1/sync --code " + code
+	if command != wantCommand {
+		t.Errorf("enroll command %q, want %q", command, wantCommand)
+	}
+
+	// The audit log has the correction, by the manager, at the site.
+	run(t, ctx, "audit log",
+		chromedp.Navigate(ts.URL+"/audit"),
+		chromedp.WaitVisible(chromedp.ID("audit")),
+		screenshot("audit"),
+		chromedp.Navigate(ts.URL+"/audit?action="+ActionCorrection),
+		chromedp.WaitVisible(chromedp.ID("audit")),
+	)
+	logText := value(t, ctx, chromedp.Text(chromedp.ID("audit")))
+	for _, want := range []string{"Namn chef", "Rättelse", "Kvarteret Asken", "kind=set_checkout", "#" + itoa(karin)} {
+		if !strings.Contains(logText, want) {
+			t.Errorf("audit log filtered to corrections lacks %q:\n%s", want, logText)
+		}
+	}
+
+	// The manager lets an inspector in, and logs out; the inspector
+	// redeems the code in the same browser.
+	run(t, ctx, "inspector grant",
+		chromedp.Navigate(site+"/grants"),
+		chromedp.WaitVisible(chromedp.ID("hours")),
+		chromedp.Submit(chromedp.ID("hours")),
+		chromedp.WaitVisible(chromedp.ID("grant-code")),
+	)
+	grantCode := value(t, ctx, chromedp.Text(chromedp.ID("grant-code")))
+	run(t, ctx, "inspector login",
+		chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)),
+		chromedp.WaitVisible(chromedp.ID("email")),
+		chromedp.Navigate(ts.URL+"/inspector"),
+		chromedp.WaitVisible(chromedp.ID("code")),
+		chromedp.SendKeys(chromedp.ID("code"), grantCode),
+		chromedp.Submit(chromedp.ID("code")),
+		chromedp.WaitVisible(chromedp.CSS("#live-status")),
+		chromedp.Navigate(site+"/inspect"),
+		chromedp.WaitVisible(chromedp.ID("i-q")),
+		screenshot("inspect"),
+	)
+
+	// The exports of the whole site: PDF text and a CSV that Excel reads
+	// (UTF-8 with BOM, semicolons), names with å, ä and ö intact.
+	dir := t.TempDir()
+	run(t, ctx, "downloads", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+			Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dir, EventsEnabled: &[]bool{true}[0]})
+		return err
+	}))
+	pdf := download(t, ctx, dir, `a[href*="format=pdf"]`)
+	text := pdfText(t, pdf)
+	for _, want := range []string{"Kvarteret Asken", "AAAAAAAAAAAA1", "Karin Nyström", "Erik Elström", personnummer(1985, 6, 7, 8)} {
+		if !strings.Contains(text, want) {
+			t.Errorf("PDF text lacks %q:\n%.3000s", want, text)
+		}
+	}
+	csvFile := download(t, ctx, dir, `a[href*="format=csv"]`)
+	if !bytes.HasPrefix(csvFile, []byte("\ufeff")) || !utf8.Valid(csvFile) {
+		t.Fatalf("CSV is not UTF-8 with a BOM: % x", csvFile[:min(len(csvFile), 16)])
+	}
+	cr := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(csvFile, []byte("\ufeff"))))
+	cr.Comma = ';'
+	records, err := cr.ReadAll()
+	if err != nil {
+		t.Fatalf("CSV: %v", err)
+	}
+	col := map[string]int{}
+	for i, h := range records[0] {
+		col[h] = i
+	}
+	var karinRow []string
+	for _, r := range records[1:] {
+		if r[col["Namn"]] == "Karin Nyström" {
+			karinRow = r
+		}
+	}
+	if karinRow == nil || karinRow[col["Arbetsplats"]] != "Kvarteret Asken" || karinRow[col["Manuellt slut"]] != "ja" ||
+		!strings.HasSuffix(karinRow[col["Slut"]], "06:59:00") || karinRow[col["Personnummer"]] != personnummer(1985, 6, 7, 8) {
+		t.Errorf("CSV row of Karin %q (columns %v)", karinRow, records[0])
+	}
+	if !strings.Contains(string(csvFile), "Erik Elström") {
+		t.Errorf("CSV lacks Erik Elström:\n%s", csvFile)
+	}
+
+	// The inspector searches (by POST: no number in the URL), picks Karin
+	// and finds the correction on her period, with who made it.
+	run(t, ctx, "person history",
+		chromedp.SendKeys(chromedp.ID("i-q"), "Nyström"),
+		chromedp.Submit(chromedp.ID("i-q")),
+		chromedp.WaitVisible(chromedp.Search(`//a[text()="Karin Nyström"]`)),
+		chromedp.Click(chromedp.Search(`//a[text()="Karin Nyström"]`)),
+		chromedp.WaitVisible(chromedp.ID("person-corrections")),
+		screenshot("inspect-person"),
+	)
+	history := value(t, ctx, chromedp.Text(chromedp.ID("main")))
+	for _, want := range []string{reason, "Namn chef", "Sätt glömd utcheckning", personnummer(1985, 6, 7, 8), "Bygg AB", "Manuell"} {
+		if !strings.Contains(history, want) {
+			t.Errorf("person history lacks %q:\n%s", want, history)
+		}
+	}
+	if loc := value(t, ctx, chromedp.Evaluate[string](`location.href`)); strings.Contains(loc, "198506") {
+		t.Errorf("the person page's URL holds the personnummer: %s", loc)
+	}
+}
+
+// download clicks a link and returns the file the browser saved in dir.
+func download(t *testing.T, ctx context.Context, dir, sel string) []byte {
+	t.Helper()
+	progress := chromedp.Events(ctx, cdpbrowser.DownloadProgress)
+	run(t, ctx, "download "+sel, chromedp.Click(chromedp.CSS(sel)))
+	for ev, err := range progress {
+		if err != nil {
+			t.Fatalf("download %s: %v", sel, err)
+		}
+		switch ev.State {
+		case cdpbrowser.DownloadProgressStateCompleted:
+			b, err := os.ReadFile(filepath.Join(dir, ev.GUID))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		case cdpbrowser.DownloadProgressStateCanceled:
+			t.Fatalf("download %s cancelled", sel)
+		}
+	}
+	t.Fatalf("download %s: no progress", sel)
+	return nil
+}
+
+// pdfText is the text of a PDF, by pdftotext (poppler-utils).
+func pdfText(t *testing.T, pdf []byte) string {
+	t.Helper()
+	cmd := exec.Command("pdftotext", "-layout", "-enc", "UTF-8", "-", "-")
+	cmd.Stdin = bytes.NewReader(pdf)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("pdftotext (apt-get install poppler-utils): %v", err)
+	}
+	return string(out)
 }
 
 func run(t *testing.T, ctx context.Context, step string, actions ...chromedp.Action[chromedp.Void]) {

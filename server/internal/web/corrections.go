@@ -117,7 +117,7 @@ func (s *Server) renderCorrections(w http.ResponseWriter, r *http.Request, rc *r
 	if err != nil {
 		return err
 	}
-	var authors []int64
+	var authors []string
 	for _, c := range rows {
 		if !d.WholeSite && (c.PersonID == nil || names[*c.PersonID] == "") {
 			continue // another employer's person, or no person at all
@@ -132,21 +132,15 @@ func (s *Server) renderCorrections(w http.ResponseWriter, r *http.Request, rc *r
 		if c.Tap != nil {
 			row.TapRef = c.Tap.Ref()
 		}
-		if id, ok := userOf(c.Author); ok {
-			authors = append(authors, id)
-		}
+		authors = append(authors, c.Author)
 		d.Rows = append(d.Rows, row)
 	}
-	un, err := s.userNames(ctx, authors)
+	an, err := s.actorNames(ctx, rc, authors)
 	if err != nil {
 		return err
 	}
 	for i := range d.Rows {
-		if id, ok := userOf(d.Rows[i].Author); ok && un[id] != "" {
-			d.Rows[i].AuthorName = un[id]
-		} else {
-			d.Rows[i].AuthorName = d.Rows[i].Author
-		}
+		d.Rows[i].AuthorName = an[d.Rows[i].Author]
 	}
 	if d.CanCorrect && d.WholeSite {
 		if d.Taps, err = s.ledger.Taps(ctx, rc.Access.Viewer, ledger.TapQuery{SiteID: rc.Site.ID,

@@ -2,7 +2,10 @@
 // password change and TOTP enrolment), the site list, a site's live
 // attendance with forgotten check-outs, unknown cards and terminal health,
 // corrections of the ledger, import of people and cards, inspector grants
-// and their redemption, and the operator's fleet health.
+// and their redemption, the inspector's view of the combined ledger (per
+// company, per person, as of any moment) and its exports, the audit log,
+// a site's terminals with their enrollment codes, revocation and
+// re-enrollment, and the operator's fleet health.
 //
 // # Shape
 //
@@ -31,7 +34,16 @@
 // registry are then asked with Access.Viewer, and Access.StaffOf narrows
 // lists and corrections to one employer's people. A principal with no
 // relation to the site gets 404, one whose relation lacks the action 403.
-// An operator sees terminals and no personal data.
+// An operator sees terminals and no personal data. The audit log is not a
+// site route: an org admin reads its organisation's log, a site manager
+// the entries about its sites (auditScopes), nobody else.
+//
+// # Personal data in requests
+//
+// A person is named in URLs by the opaque person id, never by an
+// identity number; searching by number is a query the server answers
+// without echoing it into links. Every page showing a person's ledger
+// reads it through export.View, which writes the audit entry first.
 //
 // # Live updates
 //

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/liggare/liggare/server/internal/account"
+	"github.com/liggare/liggare/server/internal/enroll"
 )
 
 // The reads here are the pages' own: site names, terminal health and the
@@ -98,6 +100,9 @@ type terminal struct {
 	// Computed by assess.
 	Online bool
 	Alert  bool
+	// Cred is the credential state, on the terminals page; nil for a
+	// terminal that never had a credential.
+	Cred *enroll.CredentialState
 }
 
 const terminalColumns = `t.terminal_id, a.direction, a.site_id, st.name, st.site_ident, t.last_seen_at, t.status_at,
@@ -258,4 +263,71 @@ func (s *Server) userNames(ctx context.Context, ids []int64) (map[int64]string, 
 		return nil, fmt.Errorf("web: user names: %w", err)
 	}
 	return out, nil
+}
+
+// actorNames maps audit-log actors (account.Principal.Actor) to what a
+// page shows: a user's name, an inspector's grant, or the actor as it is
+// (a system job, a terminal).
+func (s *Server) actorNames(ctx context.Context, rc *reqCtx, actors []string) (map[string]string, error) {
+	var ids []int64
+	for _, a := range actors {
+		if id, ok := userOf(a); ok {
+			ids = append(ids, id)
+		}
+	}
+	un, err := s.userNames(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(actors))
+	for _, a := range actors {
+		out[a] = a
+		if id, ok := userOf(a); ok && un[id] != "" {
+			out[a] = un[id]
+		} else if grant, ok := strings.CutPrefix(a, "inspector:grant:"); ok {
+			out[a] = rc.T("actor.inspector", grant)
+		}
+	}
+	return out, nil
+}
+
+// actorChoice is a user as the audit log's actor filter offers them.
+type actorChoice struct {
+	Actor string // "user:ID"
+	Name  string
+}
+
+// maxActorChoices bounds the users the audit log's actor filter offers.
+const maxActorChoices = 500
+
+// orgUsers lists the users holding a role in org, by name, as audit-log
+// actors.
+func (s *Server) orgUsers(ctx context.Context, org int64) ([]actorChoice, error) {
+	rows, err := s.cfg.Pool.Query(ctx, `
+		SELECT 'user:' || u.user_id, u.name FROM users u
+		WHERE EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.user_id AND m.org_id = $1)
+		ORDER BY u.name, u.user_id LIMIT $2`, org, maxActorChoices)
+	if err != nil {
+		return nil, fmt.Errorf("web: users: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[actorChoice])
+	if err != nil {
+		return nil, fmt.Errorf("web: users: %w", err)
+	}
+	return out, nil
+}
+
+// terminalSite is the site a terminal stands at now, 0 for none.
+func (s *Server) terminalSite(ctx context.Context, terminalID string, now time.Time) (int64, error) {
+	var site int64
+	err := s.cfg.Pool.QueryRow(ctx, `
+		SELECT site_id FROM terminal_assignments WHERE terminal_id = $1 AND valid_from <= $2
+		ORDER BY valid_from DESC LIMIT 1`, terminalID, now).Scan(&site)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("web: terminal site: %w", err)
+	}
+	return site, nil
 }

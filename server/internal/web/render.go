@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -333,4 +334,15 @@ func (v view) Offset(us *int64) string {
 		s = strings.Replace(s, ".", ",", 1)
 	}
 	return s
+}
+
+// PersonLink is the URL of a person's history in the inspector's view of
+// the request's site, at a moment (a datetime-local value, "" for now).
+// The person is named by id, never by an identity number.
+func (v view) PersonLink(personID int64, asof string) string {
+	u := fmt.Sprintf("/sites/%d/inspect/persons/%d", v.rc.Site.ID, personID)
+	if asof != "" {
+		u += "?" + url.Values{"asof": {asof}}.Encode()
+	}
+	return u
 }

@@ -54,6 +54,8 @@ func (s *Server) routes() []route {
 		s.importRoutes(),
 		s.grantRoutes(),
 		s.inspectRoutes(),
+		s.terminalRoutes(),
+		s.auditRoutes(),
 	} {
 		all = append(all, group...)
 	}

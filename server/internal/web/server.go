@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/liggare/liggare/server/internal/account"
+	"github.com/liggare/liggare/server/internal/auth"
+	"github.com/liggare/liggare/server/internal/enroll"
 	"github.com/liggare/liggare/server/internal/ledger"
 	"github.com/liggare/liggare/server/internal/live"
 	"github.com/liggare/liggare/server/internal/pii"
@@ -70,6 +72,10 @@ type Config struct {
 	// AttentionDays is how far back forgotten check-outs are listed
 	// [DefaultAttentionDays].
 	AttentionDays int
+	// SyncURL is the terminals' sync endpoint (ws:// or wss://) as the
+	// enroll command shown with a new enrollment code names it; empty
+	// means the host the browser reached, with ws or wss as it did.
+	SyncURL string
 	// CleanupEvery is how often Run calls account.Store.Cleanup
 	// [DefaultCleanupEvery]; SessionRetention is passed to it
 	// [DefaultSessionRetention].
@@ -83,6 +89,7 @@ type Server struct {
 	accounts *account.Store
 	ledger   *ledger.Store
 	registry *registry.Store
+	enroll   *enroll.Store
 	hub      *live.Hub
 	pages    *pages
 	handler  http.Handler
@@ -152,10 +159,12 @@ func New(cfg Config) (*Server, error) {
 		accounts: account.NewStore(cfg.Pool, cfg.Keys, cfg.Accounts),
 		ledger:   ledger.NewStore(cfg.Pool, cfg.Rules),
 		registry: registry.NewStore(cfg.Pool, cfg.Keys),
+		enroll:   enroll.NewStore(cfg.Pool, auth.NewTerminals(cfg.Pool)),
 		hub:      live.New(cfg.Pool, cfg.Live),
 		pages:    pg,
 		stopping: make(chan struct{}),
 	}
+	s.enroll.Now = cfg.Now
 	s.table = s.routes()
 	mux := http.NewServeMux()
 	for _, rt := range s.table {

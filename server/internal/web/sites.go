@@ -19,7 +19,6 @@ func (s *Server) siteRoutes() []route {
 		{pattern: "GET /sites/{site}", access: site, action: account.ActViewSite, h: s.sitePage},
 		{pattern: "GET /sites/{site}/onsite", access: site, action: account.ActViewSite, h: s.onsiteFragment},
 		{pattern: "GET /sites/{site}/events", access: site, action: account.ActViewSite, h: s.events},
-		{pattern: "GET /sites/{site}/terminals", access: site, action: account.ActViewTerminals, h: s.terminalsPage},
 	}
 }
 
@@ -52,21 +51,15 @@ func (s *Server) fleetPage(w http.ResponseWriter, r *http.Request, rc *reqCtx) e
 	return nil
 }
 
-func (s *Server) terminalsPage(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	ts, err := s.siteTerminals(r.Context(), rc.Site.ID, rc.Now)
-	if err != nil {
-		return err
-	}
-	s.render(w, rc, http.StatusOK, "terminals", view{Title: rc.T("terminals.title"), D: terminalsData(ts)})
-	return nil
-}
-
 // terminalsInfo is the terminal health section.
 type terminalsInfo struct {
 	Terminals []terminal
 	Alerts    int
 	// ShowSite adds each terminal's site (the fleet page).
 	ShowSite bool
+	// ShowCreds adds each terminal's credential state (terminal.Cred);
+	// Manage adds the revoke and re-enroll buttons (the terminals page).
+	ShowCreds, Manage bool
 }
 
 func terminalsData(ts []terminal) terminalsInfo {

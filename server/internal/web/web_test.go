@@ -14,6 +14,7 @@ import (
 
 	"github.com/liggare/liggare/server/internal/account"
 	"github.com/liggare/liggare/server/internal/audit"
+	"github.com/liggare/liggare/server/internal/auth"
 )
 
 // browser keeps the cookies a browser would, for flows of several
@@ -398,6 +399,12 @@ func TestCatalogue(t *testing.T) {
 	}
 	for _, d := range []string{"in", "out", "toggle"} {
 		used["dir."+d] = true
+	}
+	for _, a := range namedActions {
+		used["audit.action."+a] = true
+	}
+	for _, by := range []string{auth.IssuedByCLI, auth.IssuedByEnrollment, auth.IssuedByRotation} {
+		used["term.issued_by."+by] = true
 	}
 	if len(used) < 100 {
 		t.Fatalf("found only %d keys in use: is the pattern right?", len(used))
