@@ -10,12 +10,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/liggare/liggare/server/internal/live"
-	"github.com/liggare/liggare/server/internal/pii"
-	"github.com/liggare/liggare/server/internal/web"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"sync/atomic"
 	"time"
 
@@ -27,9 +25,12 @@ import (
 	"github.com/liggare/liggare/server/internal/enroll"
 	"github.com/liggare/liggare/server/internal/ingest"
 	"github.com/liggare/liggare/server/internal/ledger"
+	"github.com/liggare/liggare/server/internal/live"
 	"github.com/liggare/liggare/server/internal/metrics"
+	"github.com/liggare/liggare/server/internal/pii"
 	"github.com/liggare/liggare/server/internal/retention"
 	"github.com/liggare/liggare/server/internal/syncserver"
+	"github.com/liggare/liggare/server/internal/web"
 )
 
 // Config is liggare-server's configuration.
@@ -57,6 +58,11 @@ type Config struct {
 	// MetricsListen, when set, is the address of a plain-HTTP listener for
 	// /metrics, /livez and /readyz; keep it off the public network.
 	MetricsListen string
+	// SyncURL, when set, is the sync endpoint (ws:// or wss://) that
+	// terminals reach this server at, as the web UI shows it in the enroll
+	// command of a new enrollment code. Empty means the host the browser
+	// reached, which is wrong behind a proxy that terminals pass another way.
+	SyncURL string
 	// Notifier, when set, tells systemd when the server is ready and
 	// stopping, and pings its watchdog.
 	Notifier *sdnotify.Notifier
@@ -75,6 +81,9 @@ const defaultShutdownTimeout = 20 * time.Second
 // Run serves until ctx ends.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	var certs *certReloader
+	if err := checkSyncURL(cfg.SyncURL); err != nil {
+		return err
+	}
 	if cfg.TLSCert != "" || cfg.TLSKey != "" {
 		if cfg.TLSCert == "" || cfg.TLSKey == "" {
 			return errors.New("daemon: tls: set both the certificate and the key file")
@@ -106,7 +115,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 			return fmt.Errorf("daemon: %w", err)
 		}
 		live := live.Options{OnClients: func(n int) { m.LiveClients.Set(float64(n)) }}
-		if site, err = web.New(web.Config{Pool: pool, Keys: keys, Logger: logger, Rules: cfg.Rules, Live: live}); err != nil {
+		if site, err = web.New(web.Config{Pool: pool, Keys: keys, Logger: logger, Rules: cfg.Rules, Live: live, SyncURL: cfg.SyncURL}); err != nil {
 			return fmt.Errorf("daemon: %w", err)
 		}
 	} else {
@@ -293,4 +302,17 @@ func (p *probes) register(mux *http.ServeMux) {
 		}
 		fmt.Fprintln(w, "ok")
 	})
+}
+
+// checkSyncURL accepts an empty URL or an absolute ws:// or wss:// URL with
+// a host.
+func checkSyncURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+		return fmt.Errorf("daemon: sync URL %q: want ws://HOST/PATH or wss://HOST/PATH", s)
+	}
+	return nil
 }

@@ -625,3 +625,16 @@ func (f *feedConn) tap(t *testing.T, card string) {
 		t.Fatalf("tap %s answered %q", card, line)
 	}
 }
+
+func TestCheckSyncURL(t *testing.T) {
+	for _, ok := range []string{"", "wss://liggare.example.se/v1/sync", "ws://10.0.0.5:8080/v1/sync"} {
+		if err := checkSyncURL(ok); err != nil {
+			t.Errorf("checkSyncURL(%q) = %v, want nil", ok, err)
+		}
+	}
+	for _, bad := range []string{"liggare.example.se", "https://liggare.example.se/v1/sync", "wss:///v1/sync", "wss://a b/"} {
+		if err := checkSyncURL(bad); err == nil {
+			t.Errorf("checkSyncURL(%q) = nil, want an error", bad)
+		}
+	}
+}
