@@ -107,6 +107,7 @@ func BenchmarkReconcile(b *testing.B) {
 	const sites, people = 500, 10000
 	day := time.Date(2026, 11, 23, 6, 0, 0, 0, stockholm)
 	var peakSecs, lateSecs float64
+	var peakCPU cpuTimes
 	var peakN, lateN int
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -131,14 +132,23 @@ func BenchmarkReconcile(b *testing.B) {
 		}
 		// This morning's check-ins, a few taps per upload.
 		n := uploadPeak(b, st, peakTaps(rng, sites, people, day, time.Hour, seq), 3)
+		if tracer != nil {
+			tracer.reset() // yesterday's drain is setup
+		}
 		b.StartTimer()
-		start := time.Now()
+		start, cpu0 := time.Now(), readCPU(b)
 		if err := r.Drain(context.Background()); err != nil {
 			b.Fatal(err)
 		}
 		peakSecs += time.Since(start).Seconds()
+		cpu := readCPU(b).sub(cpu0)
+		peakCPU.self += cpu.self
+		peakCPU.postgres += cpu.postgres
 		peakN += n
 		b.StopTimer()
+		if tracer != nil {
+			tracer.report("morning peak")
+		}
 		// A late batch: 50 terminals that were offline send yesterday's
 		// lunch taps of their people.
 		late := make(map[int][]syncproto.Tap)
@@ -159,11 +169,13 @@ func BenchmarkReconcile(b *testing.B) {
 		lateSecs += time.Since(start).Seconds()
 		lateN += ln
 		if tracer != nil {
-			tracer.report()
+			tracer.report("late batch")
 			tpool.Close()
 		}
 	}
 	b.ReportMetric(float64(peakN)/peakSecs, "taps/s")
 	b.ReportMetric(lateSecs/float64(b.N)*1000, "late-rederive-ms")
 	b.ReportMetric(float64(lateN)/float64(b.N), "late-taps")
+	b.ReportMetric(float64(peakCPU.postgres.Microseconds())/float64(peakN), "pg-cpu-µs/tap")
+	b.ReportMetric(float64(peakCPU.self.Microseconds())/float64(peakN), "go-cpu-µs/tap")
 }

@@ -178,10 +178,15 @@ type newTap struct {
 }
 
 func (r *Reconciler) step(ctx context.Context, tx pgx.Tx) (int, []int64, error) {
+	// MATERIALIZED: the rows are picked once. Inlined, the planner may run
+	// the locking subquery once per inbox row (it does when the inbox was
+	// empty at the last ANALYZE), taking far more rows than InboxBatch and
+	// reading the whole inbox each time.
 	rows, err := tx.Query(ctx, `
-		DELETE FROM reconcile_inbox WHERE inbox_id IN (
+		WITH picked AS MATERIALIZED (
 			SELECT inbox_id FROM reconcile_inbox ORDER BY inbox_id LIMIT $1 FOR UPDATE SKIP LOCKED)
-		RETURNING terminal_id, store_epoch, seq_from, seq_to`, r.opts.InboxBatch)
+		DELETE FROM reconcile_inbox i USING picked WHERE i.inbox_id = picked.inbox_id
+		RETURNING i.terminal_id, i.store_epoch, i.seq_from, i.seq_to`, r.opts.InboxBatch)
 	if err != nil {
 		return 0, nil, fmt.Errorf("take inbox: %w", err)
 	}

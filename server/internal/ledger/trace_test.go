@@ -59,7 +59,19 @@ func (t *sqlTracer) end(ctx context.Context) {
 	t.mu.Unlock()
 }
 
-func (t *sqlTracer) report() {
+// reset forgets what was timed so far.
+func (t *sqlTracer) reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	clear(t.total)
+	clear(t.count)
+}
+
+// report prints the statements that took longest, under a heading, and
+// forgets them.
+func (t *sqlTracer) report(heading string) {
+	defer t.reset()
+	fmt.Printf("%s:\n", heading)
 	type kv struct {
 		k string
 		d time.Duration
