@@ -276,3 +276,39 @@ func TestReconcileTerminalOfflineForAWeek(t *testing.T) {
 		t.Errorf("after the offline week (-want +got):\n%s", diff)
 	}
 }
+
+// TestReconcileOverlappingInbox: a range queued again (a retried ingest, a
+// second replica) overlaps taps already taken in and taps not yet taken
+// in. Each tap is taken in once, and the ledger is what the taps say.
+func TestReconcileOverlappingInbox(t *testing.T) {
+	pool := pgtest.New(t)
+	f := newFixture(t, pool)
+	r := NewReconciler(pool, ReconcilerOptions{})
+	f.upload(t,
+		tapSpec{"IN", "AA0000000001", "2026-11-19 07:00:00"},
+		tapSpec{"OUT", "AA0000000001", "2026-11-19 16:00:00"},
+		tapSpec{"IN", "XX9999999999", "2026-11-19 07:10:00"}, // an unknown card
+	)
+	drain(t, r)
+	f.upload(t,
+		tapSpec{"IN", "AA0000000001", "2026-11-20 07:00:00"},
+		tapSpec{"OUT", "AA0000000001", "2026-11-20 16:00:00"},
+	)
+	exec(t, pool, `INSERT INTO reconcile_inbox (terminal_id, store_epoch, seq_from, seq_to)
+		VALUES ('IN', 1, 1, 3), ('OUT', 1, 1, 2), ('IN', 1, 2, 3)`)
+	drain(t, r)
+	want := []string{"11-19 07:00 - 11-19 16:00", "11-20 07:00 - 11-20 16:00"}
+	if diff := cmp.Diff(want, f.periods(t, f.site, f.anna)); diff != "" {
+		t.Errorf("Anna (-want +got):\n%s", diff)
+	}
+	if n, taps := scalar(t, pool, `SELECT count(*) FROM tap_resolutions`), scalar(t, pool, `SELECT count(*) FROM taps`); n != taps {
+		t.Errorf("%d resolutions of %d taps", n, taps)
+	}
+	if n := scalar(t, pool, `SELECT count(*) FROM tap_resolutions WHERE mark = 'counted'`); n != 4 {
+		t.Errorf("%d taps counted, want 4", n)
+	}
+	if n := scalar(t, pool, `SELECT count(*) FROM reconcile_inbox`); n != 0 {
+		t.Errorf("%d inbox rows left", n)
+	}
+}
+
