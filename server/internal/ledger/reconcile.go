@@ -42,7 +42,8 @@ type ReconcilerOptions struct {
 	PollInterval time.Duration
 	Logger       *slog.Logger
 	// OnChange, when set, is called after a commit with the sites whose
-	// ledger changed (for live pages).
+	// ledger changed (for live pages): a period was added or replaced, or
+	// an unknown card was tapped there.
 	OnChange func(sites []int64)
 }
 
@@ -306,6 +307,9 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx, checked bool) (int, []
 	for i, rv := range res {
 		if done[rv.nt.id] {
 			continue
+		}
+		if rv.site != nil && rv.person == nil && !slices.Contains(sites, *rv.site) {
+			sites = append(sites, *rv.site) // the site's list of unknown cards changed
 		}
 		var dir *string
 		if m := derived[i]; m.mark != "" {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -312,3 +314,27 @@ func TestReconcileOverlappingInbox(t *testing.T) {
 	}
 }
 
+// TestReconcileNotifiesSites: the sites whose periods changed are reported
+// after the commit, and so is a site where an unknown card was tapped (its
+// manager's page lists unknown cards to assign).
+func TestReconcileNotifiesSites(t *testing.T) {
+	pool := pgtest.New(t)
+	f := newFixture(t, pool)
+	var mu sync.Mutex
+	var got [][]int64
+	r := NewReconciler(pool, ReconcilerOptions{OnChange: func(sites []int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, slices.Sorted(slices.Values(sites)))
+	}})
+	f.upload(t, tapSpec{"IN", "AA0000000001", "2026-11-20 07:00:00"})
+	drain(t, r)
+	f.upload(t, tapSpec{"TOG2", "XX9999999999", "2026-11-20 07:10:00"})
+	drain(t, r)
+	f.upload(t, tapSpec{"IN", "XX9999999999", "2026-11-20 07:20:00"}, tapSpec{"TOG2", "BB0000000002", "2026-11-20 07:20:00"})
+	drain(t, r)
+	want := [][]int64{{f.site}, {f.site2}, {f.site, f.site2}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("OnChange calls (-want +got):\n%s", diff)
+	}
+}
