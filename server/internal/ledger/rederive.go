@@ -53,6 +53,15 @@ type storedPeriod struct {
 	p  Period
 }
 
+// lookBack is how far before the touched span, in gaps (MaxOpen plus the
+// double-tap window), rederive first loads a person's events. Taps mostly
+// arrive in order, so the segment a new tap joins reaches back, through
+// each working day of the week, to the last day off. Two gaps, as before,
+// covered only the day before and made a second round trip and index scan
+// for nearly every person; six cover a week of daily periods (up to ten
+// more rows per person, which cost less than another scan).
+const lookBack = 6
+
 // rederive re-derives, for each (site, person), the segments that touch the
 // given span, and replaces the periods those segments contribute with new
 // versions where they changed. It returns the sites whose ledger changed.
@@ -72,7 +81,7 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 	w := rules.MaxOpen + rules.DoubleTapWindow
 	var pending []*work
 	for p, s := range touched {
-		pending = append(pending, &work{pair: p, touched: s, window: span{s.lo.Add(-2 * w), s.hi.Add(2 * w)}})
+		pending = append(pending, &work{pair: p, touched: s, window: span{s.lo.Add(-lookBack * w), s.hi.Add(2 * w)}})
 	}
 	var done []*work
 	var now time.Time
