@@ -338,3 +338,31 @@ func TestReconcileNotifiesSites(t *testing.T) {
 		t.Errorf("OnChange calls (-want +got):\n%s", diff)
 	}
 }
+
+// TestReconcileStepTaps: a step takes inbox rows while they hold fewer
+// than StepTaps taps, and a larger row whole.
+func TestReconcileStepTaps(t *testing.T) {
+	pool := pgtest.New(t)
+	f := newFixture(t, pool)
+	r := NewReconciler(pool, ReconcilerOptions{StepTaps: 3})
+	for h := 6; h < 11; h++ { // five inbox rows of one tap each
+		f.upload(t, tapSpec{"TOG", "AA0000000001", fmt.Sprintf("2026-11-20 %02d:00:00", h)})
+	}
+	f.upload(t, // one row of four taps
+		tapSpec{"IN", "BB0000000002", "2026-11-20 07:00:00"}, tapSpec{"IN", "BB0000000002", "2026-11-20 08:00:00"},
+		tapSpec{"IN", "BB0000000002", "2026-11-20 09:00:00"}, tapSpec{"IN", "BB0000000002", "2026-11-20 10:00:00"})
+	var got []int
+	for {
+		n, err := r.Step(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		got = append(got, n)
+	}
+	if diff := cmp.Diff([]int{3, 2, 4}, got); diff != "" {
+		t.Errorf("taps per step (-want +got):\n%s", diff)
+	}
+}
