@@ -261,7 +261,7 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx, checked bool) (int, []
 	if err != nil {
 		return 0, nil, fmt.Errorf("take inbox: %w", err)
 	}
-	var taps []newTap
+	taps := make([]newTap, 0, r.opts.StepTaps)
 	seen := make(map[TapID]bool, r.opts.StepTaps)
 	var inboxRows int64
 	for rows.Next() {
@@ -310,7 +310,7 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx, checked bool) (int, []
 	}
 	// Another reconciler (a replica) may be taking in the same taps: lock
 	// the people, so that derivations of one person never interleave.
-	lockSpans := make(map[pair]span)
+	lockSpans := make(map[pair]span, len(taps))
 	var streams []TapID
 	for _, rv := range res {
 		if rv.person != nil {
@@ -380,7 +380,7 @@ type cardAt struct {
 // which wins (the latest, if there are several). A card id matching several
 // people is left unknown for a person to sort out.
 func resolveCards(ctx context.Context, tx pgx.Tx, taps []newTap) (map[cardAt]int64, map[int64]int64, error) {
-	seen := make(map[cardAt]bool)
+	seen := make(map[cardAt]bool, len(taps))
 	var sites []int64
 	var cards []string
 	for _, nt := range taps {
@@ -393,8 +393,8 @@ func resolveCards(ctx context.Context, tx pgx.Tx, taps []newTap) (map[cardAt]int
 			sites, cards = append(sites, k.site), append(cards, k.card)
 		}
 	}
-	out := make(map[cardAt]int64)
-	orgs := make(map[int64]int64)
+	out := make(map[cardAt]int64, len(seen))
+	orgs := make(map[int64]int64, len(seen))
 	if len(sites) == 0 {
 		return out, orgs, nil
 	}
@@ -422,8 +422,9 @@ func resolveCards(ctx context.Context, tx pgx.Tx, taps []newTap) (map[cardAt]int
 		return nil, nil, fmt.Errorf("resolve cards: %w", err)
 	}
 	defer rows.Close()
-	fromRegistry := make(map[cardAt][]int64)
-	corrected := make(map[cardAt]int64) // the latest assign_card
+	const ambiguous = -1
+	fromRegistry := make(map[cardAt]int64, len(seen)) // the person, or ambiguous
+	corrected := make(map[cardAt]int64)               // the latest assign_card
 	for rows.Next() {
 		var k cardAt
 		var person, corr, org int64
@@ -437,18 +438,17 @@ func resolveCards(ctx context.Context, tx pgx.Tx, taps []newTap) (map[cardAt]int
 			}
 			continue
 		}
-		fromRegistry[k] = append(fromRegistry[k], person)
+		if p, ok := fromRegistry[k]; ok && p != person {
+			person = ambiguous
+		}
+		fromRegistry[k] = person
 	}
 	if err := rows.Err(); err != nil {
 		return nil, nil, fmt.Errorf("resolve cards: %w", err)
 	}
-	for k, ps := range fromRegistry {
-		if _, ok := out[k]; ok {
-			continue
-		}
-		slices.Sort(ps)
-		if ps = slices.Compact(ps); len(ps) == 1 {
-			out[k] = ps[0]
+	for k, p := range fromRegistry {
+		if _, ok := out[k]; !ok && p != ambiguous {
+			out[k] = p
 		}
 	}
 	return out, orgs, nil

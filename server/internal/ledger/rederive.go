@@ -79,9 +79,13 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 	}
 	// The caller holds the (site, person) locks (lockPairs).
 	w := rules.MaxOpen + rules.DoubleTapWindow
-	var pending []*work
+	works := make([]work, 0, len(touched))
 	for p, s := range touched {
-		pending = append(pending, &work{pair: p, touched: s, window: span{s.lo.Add(-lookBack * w), s.hi.Add(2 * w)}})
+		works = append(works, work{pair: p, touched: s, window: span{s.lo.Add(-lookBack * w), s.hi.Add(2 * w)}})
+	}
+	pending := make([]*work, len(works))
+	for i := range works {
+		pending[i] = &works[i]
 	}
 	var done []*work
 	var now time.Time
@@ -132,11 +136,12 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 	var mEpoch, mSeq []int64
 	var mMark []string
 	var mDir []*string
+	var kept []bool // per derived period of a work item: equal to a stored one
 	for _, wk := range done {
-		keep := make(map[Period]int, len(wk.derived))
-		for _, p := range wk.derived {
-			keep[p.normal()]++
-		}
+		// Stored periods equal to a derived one stay; the others are
+		// closed, and the derived periods left over are added.
+		kept = slices.Grow(kept[:0], len(wk.derived))[:len(wk.derived)]
+		clear(kept)
 		for _, sp := range wk.stored {
 			at := sp.p.Start
 			if at.IsZero() {
@@ -145,18 +150,24 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 			if at.Before(wk.replace.lo) || at.After(wk.replace.hi) {
 				continue // anchored outside the re-derived segments
 			}
-			if k := sp.p.normal(); keep[k] > 0 {
-				keep[k]--
+			k, match := sp.p.normal(), -1
+			for j, p := range wk.derived {
+				if !kept[j] && p.normal() == k {
+					match = j
+					break
+				}
+			}
+			if match >= 0 {
+				kept[match] = true
 				continue
 			}
 			closeIDs = append(closeIDs, sp.id)
 			changed[wk.pair.site] = true
 		}
-		for _, p := range wk.derived {
-			if keep[p.normal()] == 0 {
+		for j, p := range wk.derived {
+			if kept[j] {
 				continue
 			}
-			keep[p.normal()]--
 			inserts = append(inserts, []any{wk.pair.site, wk.pair.person, orgs[wk.pair.person],
 				nullTime(p.Start), nullTime(p.End), nullString(p.StartRef), nullString(p.EndRef),
 				p.StartManual, p.EndManual, p.MissingCheckout, p.MissingCheckin, now})
