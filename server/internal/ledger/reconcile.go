@@ -234,10 +234,11 @@ type newTap struct {
 func (r *Reconciler) step(ctx context.Context, tx pgx.Tx, checked bool) (int, []int64, error) {
 	// The inbox rows and their taps, with the terminal's assignment at each
 	// tap's event time. The candidate rows are locked (and later ones left
-	// to the next step) in a MATERIALIZED CTE so that they are picked once:
-	// inlined, the planner may run the locking subquery once per inbox row
-	// (it does when the inbox was empty at the last ANALYZE), taking far
-	// more rows than asked and reading the whole inbox each time.
+	// to the next step) in a MATERIALIZED CTE, and deleted by an array of
+	// ids, so that each is picked once: joined instead, the planner may run
+	// the locking subquery, or the running sum, once per inbox row (it does
+	// when the inbox was empty at the last ANALYZE), taking far more rows
+	// than asked and reading the whole inbox each time.
 	rows, err := tx.Query(ctx, `
 		WITH candidates AS MATERIALIZED (
 			SELECT inbox_id, seq_to - seq_from + 1 AS n FROM reconcile_inbox
@@ -247,7 +248,7 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx, checked bool) (int, []
 				SELECT inbox_id, sum(n) OVER (ORDER BY inbox_id) AS upto, n FROM candidates) c
 			WHERE upto <= $2 OR upto = n),
 		taken AS (
-			DELETE FROM reconcile_inbox i USING picked WHERE i.inbox_id = picked.inbox_id
+			DELETE FROM reconcile_inbox i WHERE i.inbox_id = ANY (ARRAY(SELECT inbox_id FROM picked))
 			RETURNING i.terminal_id, i.store_epoch, i.seq_from, i.seq_to)
 		SELECT t.terminal_id, t.store_epoch, t.seq, t.card_id, t.event_time, a.site_id, a.direction,
 		       (SELECT count(*) FROM taken)
