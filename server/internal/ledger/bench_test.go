@@ -1,9 +1,11 @@
 package ledger
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -76,8 +78,8 @@ func sortTaps(taps []syncproto.Tap) {
 	}
 }
 
-// upload stores taps as terminals in a morning peak send them: a few at a
-// time, so the inbox holds many small ranges.
+// uploadPeak stores taps as terminals in a morning peak send them: per at
+// a time, so the inbox holds many small ranges.
 func uploadPeak(b *testing.B, st *ingest.Store, taps map[int][]syncproto.Tap, per int) int {
 	b.Helper()
 	n := 0
@@ -91,6 +93,12 @@ func uploadPeak(b *testing.B, st *ingest.Store, taps map[int][]syncproto.Tap, pe
 			n += len(batch)
 		}
 	}
+	// In the order the terminals send them (each when its last tap is
+	// made), so that one Apply, like one ingest transaction at the peak,
+	// holds the uploads of many terminals and queues one short range each.
+	slices.SortStableFunc(subs, func(a, b *ingest.Submission) int {
+		return cmp.Compare(a.Batch.Taps[len(a.Batch.Taps)-1].Clock.WallMicros, b.Batch.Taps[len(b.Batch.Taps)-1].Clock.WallMicros)
+	})
 	for i := 0; i < len(subs); i += 256 {
 		if _, err := st.Apply(context.Background(), subs[i:min(i+256, len(subs))]); err != nil {
 			b.Fatal(err)
