@@ -56,11 +56,13 @@ type storedPeriod struct {
 // lookBack is how far before the touched span, in gaps (MaxOpen plus the
 // double-tap window), rederive first loads a person's events. Taps mostly
 // arrive in order, so the segment a new tap joins reaches back, through
-// each working day of the week, to the last day off. Two gaps, as before,
-// covered only the day before and made a second round trip and index scan
-// for nearly every person; six cover a week of daily periods (up to ten
-// more rows per person, which cost less than another scan).
-const lookBack = 6
+// each working day of the week, to the last day off; and the loaded window
+// must hold a further gap before the segment's first event. Two gaps, as
+// before, covered only the day before and made a second round trip and
+// index scan for nearly every person. Eight (about five and a half days)
+// cover a Friday tap whose segment began on Monday morning, for up to a
+// dozen more rows per person, which cost less than another scan.
+const lookBack = 8
 
 // rederive re-derives, for each (site, person), the segments that touch the
 // given span, and replaces the periods those segments contribute with new
