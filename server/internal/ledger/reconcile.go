@@ -68,7 +68,7 @@ type Reconciler struct {
 	pool *pgxpool.Pool
 	opts ReconcilerOptions
 	wake chan struct{}
-	// rowTaps is the mean number of taps per inbox row in recent steps,
+	// rowTaps is the mean number of taps per inbox row in the last step,
 	// to lock about as many rows as a step takes: a locked row the step
 	// leaves (over StepTaps) is skipped by the other workers until it
 	// commits, and a worker that finds every row locked goes idle.
@@ -166,7 +166,7 @@ func (r *Reconciler) Step(ctx context.Context) (int, error) {
 }
 
 // lockRows is how many inbox rows a step locks: about as many as hold
-// StepTaps taps, by the recent mean, and at most InboxBatch.
+// StepTaps taps, by the last step's mean, and at most InboxBatch.
 func (r *Reconciler) lockRows() int {
 	return int(min(int64(r.opts.InboxBatch), max(1, int64(r.opts.StepTaps)/max(1, r.rowTaps.Load()))))
 }
@@ -234,21 +234,22 @@ type newTap struct {
 func (r *Reconciler) step(ctx context.Context, tx pgx.Tx, checked bool) (int, []int64, error) {
 	// The inbox rows and their taps, with the terminal's assignment at each
 	// tap's event time. The candidate rows are locked (and later ones left
-	// to the next step) in a MATERIALIZED CTE, and deleted by an array of
-	// ids, so that each is picked once: joined instead, the planner may run
-	// the locking subquery, or the running sum, once per inbox row (it does
-	// when the inbox was empty at the last ANALYZE), taking far more rows
-	// than asked and reading the whole inbox each time.
+	// to the next step) in a MATERIALIZED CTE, and deleted by their row
+	// addresses (which a locked row keeps), so that each is picked once and
+	// found without a scan: joined instead, the planner may run the locking
+	// subquery, or the running sum, once per inbox row, and by id it may
+	// read the whole inbox (both when the inbox was empty at the last
+	// ANALYZE).
 	rows, err := tx.Query(ctx, `
 		WITH candidates AS MATERIALIZED (
-			SELECT inbox_id, seq_to - seq_from + 1 AS n FROM reconcile_inbox
+			SELECT ctid AS tid, inbox_id, seq_to - seq_from + 1 AS n FROM reconcile_inbox
 			ORDER BY inbox_id LIMIT $1 FOR UPDATE SKIP LOCKED),
 		picked AS (
-			SELECT inbox_id FROM (
-				SELECT inbox_id, sum(n) OVER (ORDER BY inbox_id) AS upto, n FROM candidates) c
+			SELECT tid FROM (
+				SELECT tid, sum(n) OVER (ORDER BY inbox_id) AS upto, n FROM candidates) c
 			WHERE upto <= $2 OR upto = n),
 		taken AS (
-			DELETE FROM reconcile_inbox i WHERE i.inbox_id = ANY (ARRAY(SELECT inbox_id FROM picked))
+			DELETE FROM reconcile_inbox i WHERE i.ctid = ANY (ARRAY(SELECT tid FROM picked))
 			RETURNING i.terminal_id, i.store_epoch, i.seq_from, i.seq_to)
 		SELECT t.terminal_id, t.store_epoch, t.seq, t.card_id, t.event_time, a.site_id, a.direction,
 		       (SELECT count(*) FROM taken)
@@ -281,7 +282,7 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx, checked bool) (int, []
 		return 0, nil, fmt.Errorf("take inbox: %w", err)
 	}
 	if inboxRows > 0 {
-		r.rowTaps.Store((r.rowTaps.Load() + max(1, int64(len(taps))/inboxRows) + 1) / 2)
+		r.rowTaps.Store(max(1, int64(len(taps))/inboxRows))
 	}
 	if len(taps) == 0 {
 		return 0, nil, nil
