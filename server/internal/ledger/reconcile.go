@@ -150,7 +150,7 @@ func (r *Reconciler) work(ctx context.Context) {
 // overlap only when a batch was queued twice (a retried ingest, two
 // replicas), which is rare. If one had, storing its resolution again
 // violates the key of tap_resolutions, the transaction rolls back, and the
-// step runs again checking every tap (stepChecked).
+// step runs again, checking every tap.
 func (r *Reconciler) Step(ctx context.Context) (int, error) {
 	n, sites, err := r.stepTx(ctx, false)
 	if pe, ok := errors.AsType[*pgconn.PgError](err); ok && pe.Code == uniqueViolation && pe.ConstraintName == "tap_resolutions_pkey" {
@@ -229,8 +229,9 @@ type newTap struct {
 	mode   *string
 }
 
-// step takes in the taps of up to InboxBatch inbox rows. With checked, taps
-// that already have a resolution are left out (see Step).
+// step takes in the taps of the next inbox rows, within StepTaps and
+// InboxBatch. With checked, taps that already have a resolution are left
+// out (see Step).
 func (r *Reconciler) step(ctx context.Context, tx pgx.Tx, checked bool) (int, []int64, error) {
 	// The inbox rows and their taps, with the terminal's assignment at each
 	// tap's event time. The candidate rows are locked (and later ones left

@@ -290,12 +290,10 @@ func (wk *work) derive(rules Rules, w time.Duration) bool {
 	return true
 }
 
-// storedMark is a stored tap's derived mark and direction, or fresh for a
-// tap not stored yet.
+// storedMark is a stored tap's derived mark and direction.
 type storedMark struct {
 	mark      string
 	direction *string
-	fresh     bool
 }
 
 func equalPtr(a, b *string) bool {
