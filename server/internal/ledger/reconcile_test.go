@@ -366,3 +366,53 @@ func TestReconcileStepTaps(t *testing.T) {
 		t.Errorf("taps per step (-want +got):\n%s", diff)
 	}
 }
+
+// TestReconcileReplicasOnOverlappingRanges: two reconcilers (two server
+// replicas) drain at once an inbox where every tap is queued several times
+// in ranges that overlap. Each tap is taken in once, and the ledger is the
+// pure derivation of the taps.
+func TestReconcileReplicasOnOverlappingRanges(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 9))
+	pool := pgtest.New(t)
+	f := newFixture(t, pool)
+	var specs []tapSpec
+	for d := 2; d < 12; d++ {
+		in := time.Date(2026, 11, d, 6, rng.IntN(60), rng.IntN(60), 0, stockholm)
+		specs = append(specs,
+			tapSpec{"TOG", "AA0000000001", in.Format("2006-01-02 15:04:05")},
+			tapSpec{[]string{"OUT", "TOG", "IN"}[rng.IntN(3)], "AA0000000001", in.Add(time.Duration(8*3600+rng.IntN(4*3600)) * time.Second).Format("2006-01-02 15:04:05")},
+			tapSpec{"IN", "XX9999999999", in.Add(time.Minute).Format("2006-01-02 15:04:05")})
+	}
+	f.upload(t, specs...)
+	for _, term := range []string{"IN", "OUT", "TOG"} {
+		last := f.seqs[term]
+		for range 10 {
+			from := 1 + rng.Uint64N(last)
+			exec(t, pool, `INSERT INTO reconcile_inbox (terminal_id, store_epoch, seq_from, seq_to) VALUES ($1, 1, $2, $3)`,
+				term, from, from+rng.Uint64N(last-from+1))
+		}
+	}
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- NewReconciler(pool, ReconcilerOptions{StepTaps: 4}).Drain(context.Background()) }()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var anna []tapSpec
+	for _, sp := range specs {
+		if sp.card == "AA0000000001" {
+			anna = append(anna, sp)
+		}
+	}
+	if diff := cmp.Diff(pureLedger(anna), f.periods(t, f.site, f.anna)); diff != "" {
+		t.Errorf("Anna (-pure +db):\n%s", diff)
+	}
+	if n, taps := scalar(t, pool, `SELECT count(*) FROM tap_resolutions`), scalar(t, pool, `SELECT count(*) FROM taps`); n != taps {
+		t.Errorf("%d resolutions of %d taps", n, taps)
+	}
+}
