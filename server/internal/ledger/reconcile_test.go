@@ -416,3 +416,46 @@ func TestReconcileReplicasOnOverlappingRanges(t *testing.T) {
 		t.Errorf("%d resolutions of %d taps", n, taps)
 	}
 }
+
+// TestReconcileCardResolution: a card id that two people's cards carry is
+// an unknown card until a manager assigns it; the latest assignment not
+// withdrawn wins, for taps taken in later as for those before.
+func TestReconcileCardResolution(t *testing.T) {
+	pool := pgtest.New(t)
+	f := newFixture(t, pool)
+	s := NewStore(pool, Rules{})
+	r := NewReconciler(pool, ReconcilerOptions{})
+	exec(t, pool, `INSERT INTO cards (org_id, card_number, person_id) VALUES ($1, 'DD0000000004', $2), ($3, 'DD0000000004', $4)`,
+		f.owner, f.anna, f.sub, f.bertil)
+	personOf := func(when string) string {
+		t.Helper()
+		f.upload(t, tapSpec{"IN", "DD0000000004", when})
+		drain(t, r)
+		var p *int64
+		at, _ := time.ParseInLocation("2006-01-02 15:04:05", when, stockholm)
+		if err := pool.QueryRow(context.Background(), `SELECT person_id FROM tap_resolutions WHERE event_time = $1`, at).Scan(&p); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case p == nil:
+			return "unknown"
+		case *p == f.anna:
+			return "Anna"
+		case *p == f.bertil:
+			return "Bertil"
+		}
+		return "someone else"
+	}
+	if got := personOf("2026-11-20 07:00:00"); got != "unknown" {
+		t.Errorf("a card id of two people: %s, want unknown", got)
+	}
+	correct(t, s, f.owner, Correction{Kind: AssignCard, SiteID: f.site, PersonID: f.anna, CardIdent: "DD0000000004"})
+	second := correct(t, s, f.owner, Correction{Kind: AssignCard, SiteID: f.site, PersonID: f.bertil, CardIdent: "DD0000000004"})
+	if got := personOf("2026-11-20 08:00:00"); got != "Bertil" {
+		t.Errorf("after two assignments: %s, want Bertil (the latest)", got)
+	}
+	correct(t, s, f.owner, Correction{Kind: Withdraw, SiteID: f.site, Withdraws: second})
+	if got := personOf("2026-11-20 09:00:00"); got != "Anna" {
+		t.Errorf("after the latest was withdrawn: %s, want Anna", got)
+	}
+}
