@@ -279,7 +279,7 @@ func (s *Store) correct(ctx context.Context, tx pgx.Tx, viewer int64, c Correcti
 	if err := lockPairs(ctx, tx, touched); err != nil {
 		return 0, err
 	}
-	if _, _, err := rederive(ctx, tx, touched, s.rules, nil); err != nil {
+	if _, err := rederive(ctx, tx, touched, s.rules, nil, nil, nil); err != nil {
 		return 0, err
 	}
 	return id, nil

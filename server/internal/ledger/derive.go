@@ -143,20 +143,35 @@ func Derive(events []Event, r Rules) Derived {
 	evs := slices.Clone(events)
 	SortEvents(evs)
 	evs = slices.CompactFunc(evs, func(a, b Event) bool { return a.Ref == b.Ref })
+	marks := make([]Mark, len(evs))
+	dirs := make([]Mode, len(evs))
+	d := Derived{Periods: derive(evs, r, marks, dirs), Marks: make(map[string]Mark, len(evs)), Directions: make(map[string]Mode, len(evs))}
+	for i, ev := range evs {
+		d.Marks[ev.Ref] = marks[i]
+		if dirs[i] != 0 {
+			d.Directions[ev.Ref] = dirs[i]
+		}
+	}
+	return d
+}
 
-	d := Derived{Marks: make(map[string]Mark, len(evs)), Directions: make(map[string]Mode, len(evs))}
+// derive is Derive for events in derivation order without repeats. It
+// writes the mark of evs[i] to marks[i] and its direction, if it has one,
+// to dirs[i], and returns the periods in time order.
+func derive(evs []Event, r Rules, marks []Mark, dirs []Mode) []Period {
+	var periods []Period
 	var open *Period
 	var last *Event // the last counted event
 	var lastDir Mode
 	emit := func(missingCheckout bool) {
 		open.MissingCheckout = missingCheckout
-		d.Periods = append(d.Periods, *open)
+		periods = append(periods, *open)
 		open = nil
 	}
 	for i := range evs {
 		ev := &evs[i]
 		if ev.Void {
-			d.Marks[ev.Ref] = MarkVoid
+			marks[i] = MarkVoid
 			continue
 		}
 		// A period open past MaxOpen can no longer be closed: it stays as
@@ -173,12 +188,10 @@ func Derive(events []Event, r Rules) Derived {
 		}
 		if !ev.Manual && last != nil && ev.At.Sub(last.At) <= r.DoubleTapWindow &&
 			(ev.Mode == ModeToggle || dir == lastDir) {
-			d.Marks[ev.Ref] = MarkDouble
-			d.Directions[ev.Ref] = lastDir
+			marks[i], dirs[i] = MarkDouble, lastDir
 			continue
 		}
-		d.Marks[ev.Ref] = MarkCounted
-		d.Directions[ev.Ref] = dir
+		marks[i], dirs[i] = MarkCounted, dir
 		last, lastDir = ev, dir
 		switch dir {
 		case ModeIn:
@@ -188,18 +201,18 @@ func Derive(events []Event, r Rules) Derived {
 			open = &Period{Start: ev.At, StartRef: ev.Ref, StartManual: ev.Manual}
 		case ModeOut:
 			if open == nil {
-				d.Periods = append(d.Periods, Period{End: ev.At, EndRef: ev.Ref, EndManual: ev.Manual, MissingCheckin: true})
+				periods = append(periods, Period{End: ev.At, EndRef: ev.Ref, EndManual: ev.Manual, MissingCheckin: true})
 				continue
 			}
 			open.End, open.EndRef, open.EndManual = ev.At, ev.Ref, ev.Manual
-			d.Periods = append(d.Periods, *open)
+			periods = append(periods, *open)
 			open = nil
 		}
 	}
 	if open != nil {
-		d.Periods = append(d.Periods, *open)
+		periods = append(periods, *open)
 	}
-	return d
+	return periods
 }
 
 // Segments splits events (in derivation order) where the gap between two
@@ -210,15 +223,24 @@ func Derive(events []Event, r Rules) Derived {
 // a late tap re-derive only the periods it touches.
 func Segments(sorted []Event, r Rules) [][]Event {
 	var out [][]Event
+	for _, b := range segmentBounds(sorted, r) {
+		out = append(out, sorted[b[0]:b[1]])
+	}
+	return out
+}
+
+// segmentBounds returns the segments of Segments as [start, end) indexes.
+func segmentBounds(sorted []Event, r Rules) [][2]int {
+	var out [][2]int
 	start := 0
 	for i := 1; i < len(sorted); i++ {
 		if sorted[i].At.Sub(sorted[i-1].At) > r.MaxOpen+r.DoubleTapWindow {
-			out = append(out, sorted[start:i])
+			out = append(out, [2]int{start, i})
 			start = i
 		}
 	}
 	if len(sorted) > 0 {
-		out = append(out, sorted[start:])
+		out = append(out, [2]int{start, len(sorted)})
 	}
 	return out
 }

@@ -15,4 +15,12 @@
 // tap re-derives only the segment it falls in. Periods are stored versioned
 // by the time the server knew them, so the ledger as it was known at any
 // past moment can be produced.
+//
+// The Reconciler takes stored taps in from a durable inbox, a step (one
+// transaction) of up to a few thousand taps at a time. A step resolves each
+// tap's site, reader mode and person, locks the people concerned, loads
+// their events and current periods around the new taps, re-derives, and
+// writes each tap's resolution and the periods that changed. The statement
+// trace of BenchmarkReconcile (LIGGARE_SQL_TRACE=1) shows what each
+// statement costs; docs/benchmarks.md keeps the figures.
 package ledger

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -274,5 +276,186 @@ func TestReconcileTerminalOfflineForAWeek(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, f.periods(t, f.site, f.anna)); diff != "" {
 		t.Errorf("after the offline week (-want +got):\n%s", diff)
+	}
+}
+
+// TestReconcileOverlappingInbox: a range queued again (a retried ingest, a
+// second replica) overlaps taps already taken in and taps not yet taken
+// in. Each tap is taken in once, and the ledger is what the taps say.
+func TestReconcileOverlappingInbox(t *testing.T) {
+	pool := pgtest.New(t)
+	f := newFixture(t, pool)
+	r := NewReconciler(pool, ReconcilerOptions{})
+	f.upload(t,
+		tapSpec{"IN", "AA0000000001", "2026-11-19 07:00:00"},
+		tapSpec{"OUT", "AA0000000001", "2026-11-19 16:00:00"},
+		tapSpec{"IN", "XX9999999999", "2026-11-19 07:10:00"}, // an unknown card
+	)
+	drain(t, r)
+	f.upload(t,
+		tapSpec{"IN", "AA0000000001", "2026-11-20 07:00:00"},
+		tapSpec{"OUT", "AA0000000001", "2026-11-20 16:00:00"},
+	)
+	exec(t, pool, `INSERT INTO reconcile_inbox (terminal_id, store_epoch, seq_from, seq_to)
+		VALUES ('IN', 1, 1, 3), ('OUT', 1, 1, 2), ('IN', 1, 2, 3)`)
+	drain(t, r)
+	want := []string{"11-19 07:00 - 11-19 16:00", "11-20 07:00 - 11-20 16:00"}
+	if diff := cmp.Diff(want, f.periods(t, f.site, f.anna)); diff != "" {
+		t.Errorf("Anna (-want +got):\n%s", diff)
+	}
+	if n, taps := scalar(t, pool, `SELECT count(*) FROM tap_resolutions`), scalar(t, pool, `SELECT count(*) FROM taps`); n != taps {
+		t.Errorf("%d resolutions of %d taps", n, taps)
+	}
+	if n := scalar(t, pool, `SELECT count(*) FROM tap_resolutions WHERE mark = 'counted'`); n != 4 {
+		t.Errorf("%d taps counted, want 4", n)
+	}
+	if n := scalar(t, pool, `SELECT count(*) FROM reconcile_inbox`); n != 0 {
+		t.Errorf("%d inbox rows left", n)
+	}
+}
+
+// TestReconcileNotifiesSites: the sites whose periods changed are reported
+// after the commit, and so is a site where an unknown card was tapped (its
+// manager's page lists unknown cards to assign).
+func TestReconcileNotifiesSites(t *testing.T) {
+	pool := pgtest.New(t)
+	f := newFixture(t, pool)
+	var mu sync.Mutex
+	var got [][]int64
+	r := NewReconciler(pool, ReconcilerOptions{OnChange: func(sites []int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, slices.Sorted(slices.Values(sites)))
+	}})
+	f.upload(t, tapSpec{"IN", "AA0000000001", "2026-11-20 07:00:00"})
+	drain(t, r)
+	f.upload(t, tapSpec{"TOG2", "XX9999999999", "2026-11-20 07:10:00"})
+	drain(t, r)
+	f.upload(t, tapSpec{"IN", "XX9999999999", "2026-11-20 07:20:00"}, tapSpec{"TOG2", "BB0000000002", "2026-11-20 07:20:00"})
+	drain(t, r)
+	want := [][]int64{{f.site}, {f.site2}, {f.site, f.site2}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("OnChange calls (-want +got):\n%s", diff)
+	}
+}
+
+// TestReconcileStepTaps: a step takes inbox rows while they hold fewer
+// than StepTaps taps, and a larger row whole.
+func TestReconcileStepTaps(t *testing.T) {
+	pool := pgtest.New(t)
+	f := newFixture(t, pool)
+	r := NewReconciler(pool, ReconcilerOptions{StepTaps: 3})
+	for h := 6; h < 11; h++ { // five inbox rows of one tap each
+		f.upload(t, tapSpec{"TOG", "AA0000000001", fmt.Sprintf("2026-11-20 %02d:00:00", h)})
+	}
+	f.upload(t, // one row of four taps
+		tapSpec{"IN", "BB0000000002", "2026-11-20 07:00:00"}, tapSpec{"IN", "BB0000000002", "2026-11-20 08:00:00"},
+		tapSpec{"IN", "BB0000000002", "2026-11-20 09:00:00"}, tapSpec{"IN", "BB0000000002", "2026-11-20 10:00:00"})
+	var got []int
+	for {
+		n, err := r.Step(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		got = append(got, n)
+	}
+	if diff := cmp.Diff([]int{3, 2, 4}, got); diff != "" {
+		t.Errorf("taps per step (-want +got):\n%s", diff)
+	}
+}
+
+// TestReconcileReplicasOnOverlappingRanges: two reconcilers (two server
+// replicas) drain at once an inbox where every tap is queued several times
+// in ranges that overlap. Each tap is taken in once, and the ledger is the
+// pure derivation of the taps.
+func TestReconcileReplicasOnOverlappingRanges(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 9))
+	pool := pgtest.New(t)
+	f := newFixture(t, pool)
+	var specs []tapSpec
+	for d := 2; d < 12; d++ {
+		in := time.Date(2026, 11, d, 6, rng.IntN(60), rng.IntN(60), 0, stockholm)
+		specs = append(specs,
+			tapSpec{"TOG", "AA0000000001", in.Format("2006-01-02 15:04:05")},
+			tapSpec{[]string{"OUT", "TOG", "IN"}[rng.IntN(3)], "AA0000000001", in.Add(time.Duration(8*3600+rng.IntN(4*3600)) * time.Second).Format("2006-01-02 15:04:05")},
+			tapSpec{"IN", "XX9999999999", in.Add(time.Minute).Format("2006-01-02 15:04:05")})
+	}
+	f.upload(t, specs...)
+	for _, term := range []string{"IN", "OUT", "TOG"} {
+		last := f.seqs[term]
+		for range 10 {
+			from := 1 + rng.Uint64N(last)
+			exec(t, pool, `INSERT INTO reconcile_inbox (terminal_id, store_epoch, seq_from, seq_to) VALUES ($1, 1, $2, $3)`,
+				term, from, from+rng.Uint64N(last-from+1))
+		}
+	}
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- NewReconciler(pool, ReconcilerOptions{StepTaps: 4}).Drain(context.Background()) }()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var anna []tapSpec
+	for _, sp := range specs {
+		if sp.card == "AA0000000001" {
+			anna = append(anna, sp)
+		}
+	}
+	if diff := cmp.Diff(pureLedger(anna), f.periods(t, f.site, f.anna)); diff != "" {
+		t.Errorf("Anna (-pure +db):\n%s", diff)
+	}
+	if n, taps := scalar(t, pool, `SELECT count(*) FROM tap_resolutions`), scalar(t, pool, `SELECT count(*) FROM taps`); n != taps {
+		t.Errorf("%d resolutions of %d taps", n, taps)
+	}
+}
+
+// TestReconcileCardResolution: a card id that two people's cards carry is
+// an unknown card until a manager assigns it; the latest assignment not
+// withdrawn wins, for taps taken in later as for those before.
+func TestReconcileCardResolution(t *testing.T) {
+	pool := pgtest.New(t)
+	f := newFixture(t, pool)
+	s := NewStore(pool, Rules{})
+	r := NewReconciler(pool, ReconcilerOptions{})
+	exec(t, pool, `INSERT INTO cards (org_id, card_number, person_id) VALUES ($1, 'DD0000000004', $2), ($3, 'DD0000000004', $4)`,
+		f.owner, f.anna, f.sub, f.bertil)
+	personOf := func(when string) string {
+		t.Helper()
+		f.upload(t, tapSpec{"IN", "DD0000000004", when})
+		drain(t, r)
+		var p *int64
+		at, _ := time.ParseInLocation("2006-01-02 15:04:05", when, stockholm)
+		if err := pool.QueryRow(context.Background(), `SELECT person_id FROM tap_resolutions WHERE event_time = $1`, at).Scan(&p); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case p == nil:
+			return "unknown"
+		case *p == f.anna:
+			return "Anna"
+		case *p == f.bertil:
+			return "Bertil"
+		}
+		return "someone else"
+	}
+	if got := personOf("2026-11-20 07:00:00"); got != "unknown" {
+		t.Errorf("a card id of two people: %s, want unknown", got)
+	}
+	correct(t, s, f.owner, Correction{Kind: AssignCard, SiteID: f.site, PersonID: f.anna, CardIdent: "DD0000000004"})
+	second := correct(t, s, f.owner, Correction{Kind: AssignCard, SiteID: f.site, PersonID: f.bertil, CardIdent: "DD0000000004"})
+	if got := personOf("2026-11-20 08:00:00"); got != "Bertil" {
+		t.Errorf("after two assignments: %s, want Bertil (the latest)", got)
+	}
+	correct(t, s, f.owner, Correction{Kind: Withdraw, SiteID: f.site, Withdraws: second})
+	if got := personOf("2026-11-20 09:00:00"); got != "Anna" {
+		t.Errorf("after the latest was withdrawn: %s, want Anna", got)
 	}
 }

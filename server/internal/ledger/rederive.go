@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,159 +53,84 @@ type storedPeriod struct {
 	p  Period
 }
 
+// lookBack is how far before the touched span, in gaps (MaxOpen plus the
+// double-tap window), rederive first loads a person's events. Taps mostly
+// arrive in order, so the segment a new tap joins reaches back, through
+// each working day of the week, to the last day off; and the loaded window
+// must hold a further gap before the segment's first event. Two gaps, as
+// before, covered only the day before and made a second round trip and
+// index scan for nearly every person. Eight (about five and a half days)
+// cover a Friday tap whose segment began on Monday morning, for up to a
+// dozen more rows per person, which cost less than another scan.
+const lookBack = 8
+
 // rederive re-derives, for each (site, person), the segments that touch the
 // given span, and replaces the periods those segments contribute with new
 // versions where they changed. It returns the sites whose ledger changed.
 //
 // fresh holds taps being taken in by this transaction, not yet stored in
-// tap_resolutions: their events join the derivation from memory, and their
-// marks are returned for the caller to store with them. The marks of stored
-// taps are updated where the derivation changed them.
-func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules, fresh map[pair][]freshTap) (map[TapID]derivedMark, []int64, error) {
+// tap_resolutions: their events join the derivation from memory, and the
+// mark of fresh tap ft is written to freshMarks[ft.idx] for the caller to
+// store with it. The marks of stored taps are updated where the derivation
+// changed them. orgs holds the employers of persons already known; the
+// others are looked up.
+func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules, fresh map[pair][]freshTap,
+	freshMarks []derivedMark, orgs map[int64]int64) ([]int64, error) {
 	if len(touched) == 0 {
-		return nil, nil, nil
+		return nil, nil
 	}
 	// The caller holds the (site, person) locks (lockPairs).
 	w := rules.MaxOpen + rules.DoubleTapWindow
-	type work struct {
-		pair    pair
-		touched span
-		window  span    // events loaded from this window
-		events  []Event // sorted
-		tapIDs  map[string]TapID
-		old     map[string]storedMark // stored mark and direction of each tap
-		replace span                  // periods anchored here are replaced
-		derived []Period              // the new periods for replace
-		marks   map[string]Mark
-		dirs    map[string]Mode
-	}
-	var pending []*work
+	works := make([]work, 0, len(touched))
 	for p, s := range touched {
-		pending = append(pending, &work{pair: p, touched: s, window: span{s.lo.Add(-2 * w), s.hi.Add(2 * w)}})
+		works = append(works, work{pair: p, touched: s, window: span{s.lo.Add(-lookBack * w), s.hi.Add(2 * w)}})
+	}
+	pending := make([]*work, len(works))
+	for i := range works {
+		pending[i] = &works[i]
 	}
 	var done []*work
+	var now time.Time
 	for round := 0; len(pending) > 0; round++ {
-		if err := loadEvents(ctx, tx, pending, func(i int) (pair, span) { return pending[i].pair, pending[i].window },
-			func(i int, ev Event, id *TapID, m storedMark) {
-				wk := pending[i]
-				wk.events = append(wk.events, ev)
-				if id != nil {
-					if wk.tapIDs == nil {
-						wk.tapIDs = make(map[string]TapID)
-						wk.old = make(map[string]storedMark)
-					}
-					wk.tapIDs[ev.Ref] = *id
-					wk.old[ev.Ref] = m
-				}
-			}); err != nil {
-			return nil, nil, err
-		}
-		for _, wk := range pending {
-			for _, ft := range fresh[wk.pair] {
-				if ft.ev.At.Before(wk.window.lo) || ft.ev.At.After(wk.window.hi) {
-					continue
-				}
-				wk.events = append(wk.events, ft.ev)
-				if wk.tapIDs == nil {
-					wk.tapIDs = make(map[string]TapID)
-					wk.old = make(map[string]storedMark)
-				}
-				wk.tapIDs[ft.ev.Ref] = ft.id
-				wk.old[ft.ev.Ref] = storedMark{fresh: true}
-			}
+		var err error
+		if now, err = loadWork(ctx, tx, pending); err != nil {
+			return nil, err
 		}
 		var again []*work
 		for _, wk := range pending {
-			SortEvents(wk.events)
-			rng := wk.touched
-			var segs [][]Event
-			// Select every segment that comes within w of the touched span:
-			// removing an event (a withdrawal, a tap reassigned away) splits
-			// its old segment into parts that no longer contain it, but each
-			// part has an event within w of it, so together they cover the
-			// whole old segment and every period derived from it.
-			for _, seg := range Segments(wk.events, rules) {
-				first, last := seg[0].At, seg[len(seg)-1].At
-				if !last.Before(wk.touched.lo.Add(-w)) && !first.After(wk.touched.hi.Add(w)) {
-					segs = append(segs, seg)
-					rng = rng.add(first).add(last)
+			for _, ft := range fresh[wk.pair] {
+				if !ft.ev.At.Before(wk.window.lo) && !ft.ev.At.After(wk.window.hi) {
+					wk.items = append(wk.items, workEvent{ev: ft.ev, tap: ft.id, fresh: true, idx: ft.idx})
 				}
 			}
-			// The loaded window must hold a full gap on each side of the
-			// range, or a segment may continue beyond it.
-			if rng.lo.Add(-w).Before(wk.window.lo) || rng.hi.Add(w).After(wk.window.hi) {
-				wk.window = span{rng.lo.Add(-4 * w * time.Duration(round+1)), rng.hi.Add(4 * w * time.Duration(round+1))}
-				wk.events, wk.tapIDs, wk.old = nil, nil, nil
+			if !wk.derive(rules, w) {
+				wk.window = span{wk.replace.lo.Add(-4 * w * time.Duration(round+1)), wk.replace.hi.Add(4 * w * time.Duration(round+1))}
+				wk.items, wk.stored = nil, nil
 				again = append(again, wk)
 				continue
-			}
-			wk.replace = rng
-			wk.marks, wk.dirs = make(map[string]Mark), make(map[string]Mode)
-			for _, seg := range segs {
-				d := Derive(seg, rules)
-				wk.derived = append(wk.derived, d.Periods...)
-				for k, v := range d.Marks {
-					wk.marks[k] = v
-				}
-				for k, v := range d.Directions {
-					wk.dirs[k] = v
-				}
 			}
 			done = append(done, wk)
 		}
 		pending = again
 	}
 
-	// The periods currently stored for the replaced ranges.
-	sites := make([]int64, len(done))
-	persons := make([]int64, len(done))
-	los := make([]time.Time, len(done))
-	his := make([]time.Time, len(done))
-	for i, wk := range done {
-		sites[i], persons[i], los[i], his[i] = wk.pair.site, wk.pair.person, wk.replace.lo, wk.replace.hi
-	}
-	rows, err := tx.Query(ctx, `
-		SELECT p.i, wp.period_id, wp.start_at, wp.end_at, coalesce(wp.start_ref, ''), coalesce(wp.end_ref, ''),
-		       wp.start_manual, wp.end_manual, wp.missing_checkout, wp.missing_checkin
-		FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS p(site_id, person_id, lo, hi, i)
-		JOIN work_periods wp ON wp.site_id = p.site_id AND wp.person_id = p.person_id
-		     AND wp.recorded_to = 'infinity' AND coalesce(wp.start_at, wp.end_at) BETWEEN p.lo AND p.hi`,
-		sites, persons, los, his)
-	if err != nil {
-		return nil, nil, fmt.Errorf("load periods: %w", err)
-	}
-	stored := make([][]storedPeriod, len(done))
-	for rows.Next() {
-		var i int
-		var sp storedPeriod
-		var start, end *time.Time
-		if err := rows.Scan(&i, &sp.id, &start, &end, &sp.p.StartRef, &sp.p.EndRef,
-			&sp.p.StartManual, &sp.p.EndManual, &sp.p.MissingCheckout, &sp.p.MissingCheckin); err != nil {
-			rows.Close()
-			return nil, nil, fmt.Errorf("load periods: %w", err)
+	var missing []int64
+	for _, wk := range done {
+		if _, ok := orgs[wk.pair.person]; !ok {
+			missing = append(missing, wk.pair.person)
 		}
-		if start != nil {
-			sp.p.Start = *start
-		}
-		if end != nil {
-			sp.p.End = *end
-		}
-		stored[i-1] = append(stored[i-1], sp)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("load periods: %w", err)
-	}
-	orgs, err := personOrgs(ctx, tx, persons)
-	if err != nil {
-		return nil, nil, err
+	if len(missing) > 0 {
+		more, err := personOrgs(ctx, tx, missing)
+		if err != nil {
+			return nil, err
+		}
+		if orgs == nil {
+			orgs = make(map[int64]int64, len(more))
+		}
+		maps.Copy(orgs, more)
 	}
 
-	var now time.Time
-	if err := tx.QueryRow(ctx, `SELECT now()`).Scan(&now); err != nil {
-		return nil, nil, err
-	}
-	freshMarks := make(map[TapID]derivedMark)
 	var closeIDs []int64
 	var inserts [][]any
 	changed := make(map[int64]bool)
@@ -212,54 +138,67 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 	var mEpoch, mSeq []int64
 	var mMark []string
 	var mDir []*string
-	for i, wk := range done {
-		keep := make(map[Period]int)
-		for _, p := range wk.derived {
-			keep[p.normal()]++
-		}
-		for _, sp := range stored[i] {
-			if k := sp.p.normal(); keep[k] > 0 {
-				keep[k]--
+	var kept []bool // per derived period of a work item: equal to a stored one
+	for _, wk := range done {
+		// Stored periods equal to a derived one stay; the others are
+		// closed, and the derived periods left over are added.
+		kept = slices.Grow(kept[:0], len(wk.derived))[:len(wk.derived)]
+		clear(kept)
+		for _, sp := range wk.stored {
+			at := sp.p.Start
+			if at.IsZero() {
+				at = sp.p.End
+			}
+			if at.Before(wk.replace.lo) || at.After(wk.replace.hi) {
+				continue // anchored outside the re-derived segments
+			}
+			k, match := sp.p.normal(), -1
+			for j, p := range wk.derived {
+				if !kept[j] && p.normal() == k {
+					match = j
+					break
+				}
+			}
+			if match >= 0 {
+				kept[match] = true
 				continue
 			}
 			closeIDs = append(closeIDs, sp.id)
 			changed[wk.pair.site] = true
 		}
-		for _, p := range wk.derived {
-			if keep[p.normal()] == 0 {
+		for j, p := range wk.derived {
+			if kept[j] {
 				continue
 			}
-			keep[p.normal()]--
 			inserts = append(inserts, []any{wk.pair.site, wk.pair.person, orgs[wk.pair.person],
 				nullTime(p.Start), nullTime(p.End), nullString(p.StartRef), nullString(p.EndRef),
 				p.StartManual, p.EndManual, p.MissingCheckout, p.MissingCheckin, now})
 			changed[wk.pair.site] = true
 		}
-		for ref, mark := range wk.marks {
-			id, ok := wk.tapIDs[ref]
-			if !ok {
-				continue // a manual event
+		for i, it := range wk.items {
+			mark := wk.marks[i]
+			if mark == 0 || it.tap.Terminal == "" {
+				continue // not re-derived, or a manual event
 			}
 			var dir *string
-			if d, ok := wk.dirs[ref]; ok {
+			if d := wk.dirs[i]; d != 0 {
 				s := d.String()
 				dir = &s
 			}
-			old := wk.old[ref]
-			if old.fresh {
-				freshMarks[id] = derivedMark{mark.String(), dir}
+			if it.fresh {
+				freshMarks[it.idx] = derivedMark{mark.String(), dir}
 				continue
 			}
-			if old.mark == mark.String() && equalPtr(old.direction, dir) {
+			if it.old.mark == mark.String() && equalPtr(it.old.direction, dir) {
 				continue
 			}
-			mTerm, mEpoch, mSeq = append(mTerm, id.Terminal), append(mEpoch, id.Epoch), append(mSeq, id.Seq)
+			mTerm, mEpoch, mSeq = append(mTerm, it.tap.Terminal), append(mEpoch, it.tap.Epoch), append(mSeq, it.tap.Seq)
 			mMark, mDir = append(mMark, mark.String()), append(mDir, dir)
 		}
 	}
 	if len(closeIDs) > 0 {
 		if _, err := tx.Exec(ctx, `UPDATE work_periods SET recorded_to = $2 WHERE period_id = ANY($1)`, closeIDs, now); err != nil {
-			return nil, nil, fmt.Errorf("close periods: %w", err)
+			return nil, fmt.Errorf("close periods: %w", err)
 		}
 	}
 	if len(inserts) > 0 {
@@ -267,7 +206,7 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 			"site_id", "person_id", "org_id", "start_at", "end_at", "start_ref", "end_ref",
 			"start_manual", "end_manual", "missing_checkout", "missing_checkin", "recorded_from",
 		}, pgx.CopyFromRows(inserts)); err != nil {
-			return nil, nil, fmt.Errorf("insert periods: %w", err)
+			return nil, fmt.Errorf("insert periods: %w", err)
 		}
 	}
 	if len(mTerm) > 0 {
@@ -277,22 +216,84 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 			     AS u(terminal_id, store_epoch, seq, mark, direction)
 			WHERE tr.terminal_id = u.terminal_id AND tr.store_epoch = u.store_epoch AND tr.seq = u.seq`,
 			mTerm, mEpoch, mSeq, mMark, mDir); err != nil {
-			return nil, nil, fmt.Errorf("mark taps: %w", err)
+			return nil, fmt.Errorf("mark taps: %w", err)
 		}
 	}
 	out := make([]int64, 0, len(changed))
 	for s := range changed {
 		out = append(out, s)
 	}
-	return freshMarks, out, nil
+	return out, nil
 }
 
-// storedMark is a stored tap's derived mark and direction, or fresh for a
-// tap not stored yet.
+// work is the re-derivation of one (site, person).
+type work struct {
+	pair    pair
+	touched span
+	window  span           // events and periods loaded from this window
+	items   []workEvent    // the events, in derivation order once derived
+	stored  []storedPeriod // current periods anchored in the window
+	replace span           // periods anchored here are replaced
+	derived []Period       // the new periods for replace
+	marks   []Mark         // per item; 0 outside the re-derived segments
+	dirs    []Mode
+}
+
+// workEvent is an event with what the reconciler knows of it.
+type workEvent struct {
+	ev    Event
+	tap   TapID      // zero for a manual event
+	old   storedMark // a stored tap's mark
+	fresh bool       // a tap being taken in (freshTap)
+	idx   int        // freshTap.idx
+}
+
+// derive sorts the events and derives every segment within w of the
+// touched span, setting replace, derived, marks and dirs. It reports false
+// when the loaded window does not hold a full gap on each side of those
+// segments (a segment may go on beyond it); replace is then the range to
+// widen the window around.
+func (wk *work) derive(rules Rules, w time.Duration) bool {
+	slices.SortFunc(wk.items, func(a, b workEvent) int {
+		if c := a.ev.At.Compare(b.ev.At); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ev.Ref, b.ev.Ref)
+	})
+	wk.items = slices.CompactFunc(wk.items, func(a, b workEvent) bool { return a.ev.Ref == b.ev.Ref })
+	evs := make([]Event, len(wk.items))
+	for i := range wk.items {
+		evs[i] = wk.items[i].ev
+	}
+	// Select every segment that comes within w of the touched span:
+	// removing an event (a withdrawal, a tap reassigned away) splits its
+	// old segment into parts that no longer contain it, but each part has
+	// an event within w of it, so together they cover the whole old segment
+	// and every period derived from it.
+	rng := wk.touched
+	var segs [][2]int
+	for _, b := range segmentBounds(evs, rules) {
+		first, last := evs[b[0]].At, evs[b[1]-1].At
+		if !last.Before(wk.touched.lo.Add(-w)) && !first.After(wk.touched.hi.Add(w)) {
+			segs = append(segs, b)
+			rng = rng.add(first).add(last)
+		}
+	}
+	wk.replace = rng
+	if rng.lo.Add(-w).Before(wk.window.lo) || rng.hi.Add(w).After(wk.window.hi) {
+		return false
+	}
+	wk.marks, wk.dirs = make([]Mark, len(evs)), make([]Mode, len(evs))
+	for _, b := range segs {
+		wk.derived = append(wk.derived, derive(evs[b[0]:b[1]], rules, wk.marks[b[0]:b[1]], wk.dirs[b[0]:b[1]])...)
+	}
+	return true
+}
+
+// storedMark is a stored tap's derived mark and direction.
 type storedMark struct {
 	mark      string
 	direction *string
-	fresh     bool
 }
 
 func equalPtr(a, b *string) bool {
@@ -302,17 +303,18 @@ func equalPtr(a, b *string) bool {
 	return *a == *b
 }
 
-// loadEvents loads the events of n (site, person) windows in one query.
-func loadEvents[T any](ctx context.Context, tx pgx.Tx, items []T, at func(int) (pair, span), add func(int, Event, *TapID, storedMark)) error {
+// loadWork loads, in one round trip, the events and the current periods of
+// each work item's window, and returns the transaction's time.
+func loadWork(ctx context.Context, tx pgx.Tx, items []*work) (time.Time, error) {
 	sites := make([]int64, len(items))
 	persons := make([]int64, len(items))
 	los := make([]time.Time, len(items))
 	his := make([]time.Time, len(items))
-	for i := range items {
-		p, s := at(i)
-		sites[i], persons[i], los[i], his[i] = p.site, p.person, s.lo, s.hi
+	for i, wk := range items {
+		sites[i], persons[i], los[i], his[i] = wk.pair.site, wk.pair.person, wk.window.lo, wk.window.hi
 	}
-	rows, err := tx.Query(ctx, `
+	var b pgx.Batch
+	b.Queue(`
 		WITH p AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::timestamptz[])
 		           WITH ORDINALITY AS p(site_id, person_id, lo, hi, i))
 		SELECT p.i, tr.terminal_id, tr.store_epoch, tr.seq, 0::bigint, tr.event_time, tr.mode, tr.voided, tr.mark, tr.direction
@@ -325,34 +327,58 @@ func loadEvents[T any](ctx context.Context, tx pgx.Tx, items []T, at func(int) (
 		CROSS JOIN LATERAL (VALUES (co.start_at, 'in'), (co.end_at, 'out')) AS e(at, mode)
 		WHERE e.at BETWEEN p.lo AND p.hi
 		  AND NOT EXISTS (SELECT 1 FROM corrections w WHERE w.withdraws = co.correction_id)`,
-		sites, persons, los, his)
-	if err != nil {
-		return fmt.Errorf("load events: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var i int
-		var id TapID
-		var corr int64
-		var ev Event
-		var mode string
-		var m storedMark
-		if err := rows.Scan(&i, &id.Terminal, &id.Epoch, &id.Seq, &corr, &ev.At, &mode, &ev.Void, &m.mark, &m.direction); err != nil {
-			return fmt.Errorf("load events: %w", err)
+		sites, persons, los, his).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var i int
+			var it workEvent
+			var corr int64
+			var mode string
+			if err := rows.Scan(&i, &it.tap.Terminal, &it.tap.Epoch, &it.tap.Seq, &corr, &it.ev.At, &mode, &it.ev.Void,
+				&it.old.mark, &it.old.direction); err != nil {
+				return err
+			}
+			it.ev.Mode, _ = ParseMode(mode)
+			if corr != 0 {
+				it.ev.Ref, it.ev.Manual = correctionRef(corr, mode), true
+			} else {
+				it.ev.Ref = it.tap.Ref()
+			}
+			wk := items[i-1]
+			wk.items = append(wk.items, it)
 		}
-		ev.Mode, _ = ParseMode(mode)
-		if corr != 0 {
-			ev.Ref, ev.Manual = correctionRef(corr, mode), true
-			add(i-1, ev, nil, m)
-			continue
+		return rows.Err()
+	})
+	b.Queue(`
+		SELECT p.i, wp.period_id, wp.start_at, wp.end_at, coalesce(wp.start_ref, ''), coalesce(wp.end_ref, ''),
+		       wp.start_manual, wp.end_manual, wp.missing_checkout, wp.missing_checkin
+		FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS p(site_id, person_id, lo, hi, i)
+		JOIN work_periods wp ON wp.site_id = p.site_id AND wp.person_id = p.person_id
+		     AND wp.recorded_to = 'infinity' AND coalesce(wp.start_at, wp.end_at) BETWEEN p.lo AND p.hi`,
+		sites, persons, los, his).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var i int
+			var sp storedPeriod
+			var start, end *time.Time
+			if err := rows.Scan(&i, &sp.id, &start, &end, &sp.p.StartRef, &sp.p.EndRef,
+				&sp.p.StartManual, &sp.p.EndManual, &sp.p.MissingCheckout, &sp.p.MissingCheckin); err != nil {
+				return err
+			}
+			if start != nil {
+				sp.p.Start = *start
+			}
+			if end != nil {
+				sp.p.End = *end
+			}
+			items[i-1].stored = append(items[i-1].stored, sp)
 		}
-		ev.Ref = id.Ref()
-		add(i-1, ev, &id, m)
+		return rows.Err()
+	})
+	var now time.Time
+	b.Queue(`SELECT now()`).QueryRow(func(row pgx.Row) error { return row.Scan(&now) })
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return time.Time{}, fmt.Errorf("load events and periods: %w", err)
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("load events: %w", err)
-	}
-	return nil
+	return now, nil
 }
 
 func personOrgs(ctx context.Context, tx pgx.Tx, persons []int64) (map[int64]int64, error) {

@@ -44,6 +44,30 @@ func (t *sqlTracer) TraceCopyFromEnd(ctx context.Context, _ *pgx.Conn, _ pgx.Tra
 	t.end(ctx)
 }
 
+// batchStart collects the statements of a pipelined batch, which is timed
+// as a whole.
+type batchStart struct {
+	at    time.Time
+	names []string
+}
+
+func (t *sqlTracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return context.WithValue(ctx, traceKey{}, &batchStart{at: time.Now()})
+}
+
+func (t *sqlTracer) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
+	if b, ok := ctx.Value(traceKey{}).(*batchStart); ok {
+		f := strings.Fields(d.SQL)
+		b.names = append(b.names, strings.Join(f[:min(4, len(f))], " "))
+	}
+}
+
+func (t *sqlTracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchEndData) {
+	if b, ok := ctx.Value(traceKey{}).(*batchStart); ok {
+		t.end(context.WithValue(ctx, traceKey{}, traceStart{"BATCH " + strings.Join(b.names, "; "), b.at}))
+	}
+}
+
 func (t *sqlTracer) end(ctx context.Context) {
 	s, ok := ctx.Value(traceKey{}).(traceStart)
 	if !ok {
@@ -59,7 +83,19 @@ func (t *sqlTracer) end(ctx context.Context) {
 	t.mu.Unlock()
 }
 
-func (t *sqlTracer) report() {
+// reset forgets what was timed so far.
+func (t *sqlTracer) reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	clear(t.total)
+	clear(t.count)
+}
+
+// report prints the statements that took longest, under a heading, and
+// forgets them.
+func (t *sqlTracer) report(heading string) {
+	defer t.reset()
+	fmt.Printf("%s:\n", heading)
 	type kv struct {
 		k string
 		d time.Duration
