@@ -179,6 +179,9 @@ func (s *Store) correct(ctx context.Context, tx pgx.Tx, viewer int64, c Correcti
 		if err := personOnSite(c.PersonID, true); err != nil {
 			return 0, err
 		}
+		if err := checkoutFits(ctx, tx, c.SiteID, c.PersonID, c.End); err != nil {
+			return 0, err
+		}
 		touch(c.PersonID, span{}.add(c.End))
 	case VoidTap, ReassignTap:
 		if !ownsSite {
@@ -342,4 +345,45 @@ func nonZero(v int64) *int64 {
 		return nil
 	}
 	return &v
+}
+
+// checkoutFits checks that a check-out set at end closes a period: the
+// person's last check-in at the site before end is still open. A check-out
+// before the check-in it was meant for (a minute typed for a tap made later
+// in that minute), after a check-out already made, or with no check-in at
+// all would stand in the ledger as a check-out without check-in, which is
+// not what the person correcting meant; the refusal says what is there.
+func checkoutFits(ctx context.Context, tx pgx.Tx, siteID, personID int64, end time.Time) error {
+	var tz string
+	var lastStart, lastEnd, nextStart *time.Time
+	err := tx.QueryRow(ctx, `
+		SELECT s.time_zone, last.start_at, last.end_at,
+		       (SELECT min(start_at) FROM work_periods
+		        WHERE site_id = $1 AND person_id = $2 AND recorded_to = 'infinity' AND start_at > $3)
+		FROM sites s
+		LEFT JOIN LATERAL (
+		    SELECT start_at, end_at FROM work_periods
+		    WHERE site_id = $1 AND person_id = $2 AND recorded_to = 'infinity' AND start_at <= $3
+		    ORDER BY start_at DESC LIMIT 1) last ON true
+		WHERE s.site_id = $1`, siteID, personID, end).Scan(&tz, &lastStart, &lastEnd, &nextStart)
+	if err != nil {
+		return err
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		loc = time.UTC
+	}
+	at := func(t time.Time) string { return t.In(loc).Format("2006-01-02 15:04:05") }
+	switch {
+	case lastStart != nil && lastEnd == nil:
+		return nil // the open period it closes
+	case lastStart != nil && lastEnd.After(end):
+		return invalid("the period from %s already ends at %s; void that check-out to set another", at(*lastStart), at(*lastEnd))
+	case nextStart != nil && (lastStart == nil || nextStart.Sub(end) < time.Minute):
+		return invalid("the check-out at %s comes before the check-in at %s", at(end), at(*nextStart))
+	case lastStart != nil:
+		return invalid("no open check-in before %s: the last period ended at %s", at(end), at(*lastEnd))
+	default:
+		return invalid("no check-in before %s to check out", at(end))
+	}
 }

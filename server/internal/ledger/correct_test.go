@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,6 +154,43 @@ func TestCorrectRefusals(t *testing.T) {
 	}
 	if n := scalar(t, pool, `SELECT count(*) FROM corrections`); n != 0 {
 		t.Errorf("refused corrections left %d rows", n)
+	}
+}
+
+// TestSetCheckoutMustCloseAPeriod: a check-out is refused, with what is
+// there, unless it closes the person's open period; a refused one leaves
+// no correction behind.
+func TestSetCheckoutMustCloseAPeriod(t *testing.T) {
+	pool := pgtest.New(t)
+	f := newFixture(t, pool)
+	r := NewReconciler(pool, ReconcilerOptions{})
+	s := NewStore(pool, Rules{})
+	// Monday 07:00-16:00 closed; Tuesday checked in at 06:59:30 and open.
+	f.upload(t, tapSpec{"IN", "AA0000000001", "2026-11-16 07:00:00"}, tapSpec{"OUT", "AA0000000001", "2026-11-16 16:00:00"},
+		tapSpec{"IN", "AA0000000001", "2026-11-17 06:59:30"})
+	drain(t, r)
+	for _, tc := range []struct {
+		name, end, want string
+	}{
+		{"before any check-in", "2026-11-15 16:00:00", "comes before the check-in at 2026-11-16 07:00:00"},
+		{"inside a closed period", "2026-11-16 12:00:00", "already ends at 2026-11-16 16:00:00"},
+		{"after a closed period", "2026-11-16 18:00:00", "the last period ended at 2026-11-16 16:00:00"},
+		{"the minute typed for a later tap", "2026-11-17 06:59:00", "comes before the check-in at 2026-11-17 06:59:30"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := s.Correct(context.Background(), f.owner, Correction{Kind: SetCheckout, SiteID: f.site, PersonID: f.anna,
+				End: sthlm(tc.end), Reason: "glömt", Author: "x"})
+			if !errors.Is(err, ErrInvalidCorrection) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Correct = %v, want ErrInvalidCorrection saying %q", err, tc.want)
+			}
+		})
+	}
+	if n := scalar(t, pool, `SELECT count(*) FROM corrections`); n != 0 {
+		t.Errorf("refused check-outs left %d corrections", n)
+	}
+	correct(t, s, f.owner, Correction{Kind: SetCheckout, SiteID: f.site, PersonID: f.anna, End: sthlm("2026-11-17 15:00:00")})
+	if diff := cmp.Diff([]string{"11-16 07:00 - 11-16 16:00", "11-17 06:59 - 11-17 15:00(m)"}, f.periods(t, f.site, f.anna)); diff != "" {
+		t.Errorf("after the check-out (-want +got):\n%s", diff)
 	}
 }
 
