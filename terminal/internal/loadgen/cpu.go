@@ -19,7 +19,7 @@ const clockTick = 10 * time.Millisecond
 // two readings to see where the time of a phase went; on a small machine the
 // three compete for the same cores.
 type CPU struct {
-	// Server is liggare-server serve.
+	// Server is liggare-server serve, summed over the replicas.
 	Server time.Duration
 	// Postgres is the postmaster and its live backends, plus the backends
 	// it has already reaped.
@@ -50,15 +50,18 @@ func (c CPU) String() string {
 // counted once the postmaster has reaped them.
 func (e *Env) CPU() (CPU, error) {
 	var c CPU
-	srv, err := readStat(strconv.Itoa(e.ServerPID()))
-	if err != nil {
-		return c, err
+	for _, pid := range e.ServerPIDs() {
+		srv, err := readStat(strconv.Itoa(pid))
+		if err != nil {
+			return c, err
+		}
+		c.Server += srv.cpu()
 	}
 	self, err := readStat("self")
 	if err != nil {
 		return c, err
 	}
-	c.Server, c.Self = srv.cpu(), self.cpu()
+	c.Self = self.cpu()
 	pm, err := e.postmasterPID()
 	if err != nil {
 		return c, err
