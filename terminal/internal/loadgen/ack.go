@@ -22,8 +22,17 @@ type ackTracker struct {
 	// welcomed records when the terminal was first welcomed by the
 	// server, as Unix nanoseconds; zero before.
 	welcomed atomic.Int64
-	// failures counts sessions that ended other than by Stop.
-	failures atomic.Int64
+	// failures counts sessions that ended other than by Stop, and
+	// lastFailure holds the error of the last one.
+	failures    atomic.Int64
+	lastFailure atomic.Pointer[string]
+}
+
+// failed records a session that failed.
+func (a *ackTracker) failed(err error) {
+	a.failures.Add(1)
+	msg := err.Error()
+	a.lastFailure.Store(&msg)
 }
 
 // sessionUp records that the server welcomed the terminal.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -73,6 +74,9 @@ type ScenarioConfig struct {
 	RSSSettle time.Duration
 }
 
+// maxCausesShown is how many failure causes Report.String lists.
+const maxCausesShown = 5
+
 // Report is what one scenario run measured. Latencies are in
 // milliseconds, memory in KiB, CPU in seconds.
 type Report struct {
@@ -108,6 +112,9 @@ type Report struct {
 	// SessionFailures counts sessions that failed (a refused or timed out
 	// handshake, a dropped connection); only sim terminals count them.
 	SessionFailures int64 `json:"session_failures"`
+	// FailureCauses counts the terminals by the error that ended their
+	// last failed session.
+	FailureCauses map[string]int `json:"failure_causes,omitempty"`
 	// Server memory, summed over the replicas: before the terminals
 	// connected, and at the end of the run with all of them connected.
 	RSSBeforeKiB int64   `json:"rss_before_kib"`
@@ -139,6 +146,12 @@ func (r Report) String() string {
 	if r.AllWelcomedSeconds > 0 {
 		fmt.Fprintf(&b, "  sessions:       all welcomed %.2f s after the start, %d failed sessions\n",
 			r.AllWelcomedSeconds, r.SessionFailures)
+	}
+	causes := slices.SortedFunc(maps.Keys(r.FailureCauses), func(x, y string) int {
+		return r.FailureCauses[y] - r.FailureCauses[x]
+	})
+	for _, msg := range causes[:min(len(causes), maxCausesShown)] {
+		fmt.Fprintf(&b, "  failed:         %d terminals last by: %s\n", r.FailureCauses[msg], msg)
 	}
 	if r.OnlineAckP99ms > 0 {
 		fmt.Fprintf(&b, "  online taps:    ack p50 %.1f ms, p99 %.1f ms (%d terminals had an outage)\n",
@@ -203,6 +216,12 @@ func (r *run) end(terms []Member) error {
 		a := t.tracker()
 		last = max(last, a.welcomed.Load())
 		r.report.SessionFailures += a.failures.Load()
+		if msg := a.lastFailure.Load(); msg != nil {
+			if r.report.FailureCauses == nil {
+				r.report.FailureCauses = make(map[string]int)
+			}
+			r.report.FailureCauses[*msg]++
+		}
 	}
 	if last > r.start.UnixNano() {
 		r.report.AllWelcomedSeconds = time.Unix(0, last).Sub(r.start).Seconds()

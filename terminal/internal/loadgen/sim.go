@@ -138,7 +138,7 @@ func (t *SimTerminal) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		t.failures.Add(1)
+		t.failed(err)
 		t.mu.Lock()
 		t.lastErr = err.Error()
 		t.mu.Unlock()
