@@ -69,6 +69,10 @@ type ScenarioConfig struct {
 	Seed uint64
 	// Timeout bounds the wait for every tap to be acknowledged.
 	Timeout time.Duration
+	// ConnectConcurrency, when positive, makes the idle scenario connect
+	// its terminals this many at a time, each waiting for its Welcome, as
+	// a fleet that comes up over a while does; zero connects all at once.
+	ConnectConcurrency int
 	// RSSSettle is how long to wait before reading the server's memory;
 	// zero means DefaultRSSSettle.
 	RSSSettle time.Duration
@@ -288,15 +292,15 @@ func Storm(ctx context.Context, env *Env, cfg ScenarioConfig) (Report, error) {
 		t.tracker().RestartLatency(r.start)
 	}
 	r.report.AckFrom = "reconnect"
-	return r.report, r.startAndMeasure(ctx, terms, cfg.Timeout, WaitDrained[Member], before)
+	return r.report, r.startAndMeasure(ctx, terms, cfg.Timeout, StartAll[Member], WaitDrained[Member], before)
 }
 
-// startAndMeasure starts every terminal, waits for them with wait (at most
-// timeout), ends the measured phase and reads the server's memory against
-// before.
+// startAndMeasure starts every terminal with start, waits for them with
+// wait (at most timeout), ends the measured phase and reads the server's
+// memory against before.
 func (r *run) startAndMeasure(ctx context.Context, terms []Member, timeout time.Duration,
-	wait func(context.Context, []Member) error, before int64) error {
-	StartAll(terms)
+	start func([]Member), wait func(context.Context, []Member) error, before int64) error {
+	start(terms)
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	werr := wait(wctx, terms)
@@ -336,13 +340,40 @@ func Idle(ctx context.Context, env *Env, cfg ScenarioConfig) (Report, error) {
 	if err := r.begin(); err != nil {
 		return r.report, err
 	}
-	if err := r.startAndMeasure(ctx, terms, cfg.Timeout, WaitConnected, before); err != nil {
+	start := StartAll[Member]
+	if cfg.ConnectConcurrency > 0 {
+		start = func(terms []Member) { startGradually(terms, cfg.ConnectConcurrency) }
+	}
+	if err := r.startAndMeasure(ctx, terms, cfg.Timeout, start, WaitConnected, before); err != nil {
 		return r.report, err
 	}
 	if n := Connected(terms); n != len(terms) {
 		return r.report, fmt.Errorf("loadgen: idle: %d of %d terminals lost their session during the measurement", len(terms)-n, len(terms))
 	}
 	return r.report, nil
+}
+
+// connectWait bounds how long startGradually waits for one terminal.
+const connectWait = 2 * time.Minute
+
+// startGradually starts the terminals n at a time: each waits for its
+// Welcome (or for its first failure, or connectWait) before the next one
+// starts.
+func startGradually(terms []Member, n int) {
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, n)
+	for _, t := range terms {
+		slots <- struct{}{}
+		t.Start()
+		wg.Go(func() {
+			defer func() { <-slots }()
+			a, began := t.tracker(), time.Now()
+			for a.welcomed.Load() == 0 && a.failures.Load() == 0 && time.Since(began) < connectWait {
+				time.Sleep(time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // Connected returns how many of the terminals have a session.
