@@ -56,6 +56,7 @@ type Config struct {
 	Timeout      time.Duration
 	RSSSettle    time.Duration
 	ConnectConc  int
+	Warmup       int
 	Durable      bool
 	PoolMaxConns int
 	ServerBinary string
@@ -80,6 +81,7 @@ func defineFlags(fs *flag.FlagSet) *Config {
 	fs.DurationVar(&c.Timeout, "timeout", 10*time.Minute, "give up when the taps are not all acknowledged (or the terminals not all connected) within this")
 	fs.DurationVar(&c.RSSSettle, "rss-settle", loadgen.DefaultRSSSettle, "wait this long before reading the server's memory, then read it three times, half as long apart")
 	fs.IntVar(&c.ConnectConc, "connect-concurrency", 0, "idle: connect the terminals this many at a time, each waiting for its Welcome (0: all at once)")
+	fs.IntVar(&c.Warmup, "warmup", 0, "storm and replicas: first run a small storm of this many terminals per replica (100 taps each), so that the servers' database pools are warm (0: none)")
 	fs.BoolVar(&c.Durable, "durable", true, "run PostgreSQL with fsync on (off: the idle scenario's memory figure does not need it)")
 	fs.IntVar(&c.PoolMaxConns, "pool-max-conns", 16, "the server's pool_max_conns, per replica (0: the server's default)")
 	fs.StringVar(&c.ServerBinary, "server-bin", "", "liggare-server executable (default: build it from the module of the current directory)")
@@ -157,7 +159,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 func runOnce(ctx context.Context, cfg Config, logger *slog.Logger) ([]loadgen.Report, error) {
 	sc := loadgen.ScenarioConfig{Kind: cfg.Kind, Terminals: cfg.Terminals, Taps: cfg.Taps, Window: cfg.Window,
 		OutageFraction: cfg.OutageFrac, OutageLength: cfg.OutageLength, Seed: cfg.Seed, Timeout: cfg.Timeout,
-		RSSSettle: cfg.RSSSettle, ConnectConcurrency: cfg.ConnectConc}
+		RSSSettle: cfg.RSSSettle, ConnectConcurrency: cfg.ConnectConc, Warmup: cfg.Warmup}
 	if cfg.Scenario != loadgen.ScenarioReplicas {
 		r, err := withEnv(ctx, cfg, cfg.Replicas, logger, func(env *loadgen.Env) (loadgen.Report, error) {
 			switch cfg.Scenario {

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // clockTick is the unit of the CPU times in /proc/PID/stat (USER_HZ, 100
@@ -86,6 +89,23 @@ func (e *Env) CPU() (CPU, error) {
 		}
 	}
 	return c, nil
+}
+
+// WriteXacts returns the cluster's next transaction id: the difference of
+// two readings is how many transactions that wrote something began in
+// between (an id is given only to a transaction that writes). Unlike
+// pg_stat_database, it is exact at once.
+func (e *Env) WriteXacts(ctx context.Context) (int64, error) {
+	conn, err := pgx.Connect(ctx, e.dbURL)
+	if err != nil {
+		return 0, fmt.Errorf("loadgen: transaction ids: %w", err)
+	}
+	defer conn.Close(ctx)
+	var n int64
+	if err := conn.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("loadgen: transaction ids: %w", err)
+	}
+	return n, nil
 }
 
 // postmasterPID reads line 1 of the cluster's postmaster.pid.

@@ -73,6 +73,12 @@ type ScenarioConfig struct {
 	// its terminals this many at a time, each waiting for its Welcome, as
 	// a fleet that comes up over a while does; zero connects all at once.
 	ConnectConcurrency int
+	// Warmup, when positive, makes the storm first run a small storm of
+	// this many terminals per replica (warmupTaps taps each), drained and
+	// disconnected before the measurement: the servers' database pools
+	// are then connected and their statements prepared, as in a server
+	// that has been running for a while.
+	Warmup int
 	// RSSSettle is how long to wait before reading the server's memory;
 	// zero means DefaultRSSSettle.
 	RSSSettle time.Duration
@@ -129,6 +135,10 @@ type Report struct {
 	PostgresCPUs float64 `json:"postgres_cpu_s"`
 	LoadCPUs     float64 `json:"load_cpu_s"`
 	LoadAverage  string  `json:"load_average"`
+	// PGWriteXacts is how many writing transactions PostgreSQL began
+	// during the measured phase (ingest groups, session openings, the
+	// reconciler's passes, ...; see Env.WriteXacts).
+	PGWriteXacts int64 `json:"pg_write_xacts"`
 	// VsOneReplica is, in the replicas scenario's run on several replicas,
 	// its taps/s divided by the run on one.
 	VsOneReplica float64 `json:"vs_one_replica,omitempty"`
@@ -163,8 +173,8 @@ func (r Report) String() string {
 	}
 	fmt.Fprintf(&b, "  server memory:  %d KiB -> %d KiB: %.2f KiB per connection\n",
 		r.RSSBeforeKiB, r.RSSAfterKiB, r.KiBPerConn)
-	fmt.Fprintf(&b, "  CPU:            server %.2f s, PostgreSQL %.2f s, load generator %.2f s\n",
-		r.ServerCPUs, r.PostgresCPUs, r.LoadCPUs)
+	fmt.Fprintf(&b, "  CPU:            server %.2f s, PostgreSQL %.2f s (%d writing transactions), load generator %.2f s\n",
+		r.ServerCPUs, r.PostgresCPUs, r.PGWriteXacts, r.LoadCPUs)
 	if r.VsOneReplica > 0 {
 		fmt.Fprintf(&b, "  vs one replica: %.2fx the taps/s\n", r.VsOneReplica)
 	}
@@ -178,6 +188,7 @@ type run struct {
 	settle time.Duration // before reading memory
 	report Report
 	cpu0   CPU
+	xact0  int64
 	start  time.Time
 }
 
@@ -196,7 +207,11 @@ func (r *run) begin() error {
 	if err != nil {
 		return err
 	}
-	r.cpu0, r.start = cpu, time.Now()
+	xact, err := r.env.WriteXacts(context.Background())
+	if err != nil {
+		return err
+	}
+	r.cpu0, r.xact0, r.start = cpu, xact, time.Now()
 	return nil
 }
 
@@ -207,6 +222,11 @@ func (r *run) end(terms []Member) error {
 	if err != nil {
 		return err
 	}
+	xact, err := r.env.WriteXacts(context.Background())
+	if err != nil {
+		return err
+	}
+	r.report.PGWriteXacts = xact - r.xact0
 	d := cpu.Sub(r.cpu0)
 	r.report.ServerCPUs, r.report.PostgresCPUs, r.report.LoadCPUs = d.Server.Seconds(), d.Postgres.Seconds(), d.Self.Seconds()
 	lat, made := AckLatencies(terms)
@@ -273,6 +293,9 @@ func SettledRSS(ctx context.Context, env *Env, settle time.Duration) (int64, err
 // the reconnection.
 func Storm(ctx context.Context, env *Env, cfg ScenarioConfig) (Report, error) {
 	r := newRun(env, ScenarioStorm, cfg)
+	if err := warmUp(ctx, env, cfg); err != nil {
+		return r.report, err
+	}
 	terms, err := env.AddMembers(ctx, cfg.Terminals, cfg.Kind)
 	if err != nil {
 		return r.report, err
@@ -293,6 +316,29 @@ func Storm(ctx context.Context, env *Env, cfg ScenarioConfig) (Report, error) {
 	}
 	r.report.AckFrom = "reconnect"
 	return r.report, r.startAndMeasure(ctx, terms, cfg.Timeout, StartAll[Member], WaitDrained[Member], before)
+}
+
+// warmupTaps is what each terminal of a warm-up storm uploads.
+const warmupTaps = 100
+
+// warmUp runs cfg.Warmup terminals per replica through a small storm and
+// closes them.
+func warmUp(ctx context.Context, env *Env, cfg ScenarioConfig) error {
+	if cfg.Warmup <= 0 {
+		return nil
+	}
+	terms, err := env.AddMembers(ctx, cfg.Warmup*env.Replicas(), cfg.Kind)
+	if err != nil {
+		return err
+	}
+	defer CloseAll(terms)
+	if err := FillAll(ctx, terms, warmupTaps); err != nil {
+		return err
+	}
+	StartAll(terms)
+	wctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	return WaitDrained(wctx, terms)
 }
 
 // startAndMeasure starts every terminal with start, waits for them with
