@@ -57,6 +57,7 @@ type Config struct {
 	RSSSettle    time.Duration
 	ConnectConc  int
 	Warmup       int
+	Workers      int
 	Durable      bool
 	PoolMaxConns int
 	ServerBinary string
@@ -82,6 +83,7 @@ func defineFlags(fs *flag.FlagSet) *Config {
 	fs.DurationVar(&c.RSSSettle, "rss-settle", loadgen.DefaultRSSSettle, "wait this long before reading the server's memory, then read it three times, half as long apart")
 	fs.IntVar(&c.ConnectConc, "connect-concurrency", 0, "idle: connect the terminals this many at a time, each waiting for its Welcome (0: all at once)")
 	fs.IntVar(&c.Warmup, "warmup", 0, "storm and replicas: first run a small storm of this many terminals per replica (100 taps each), so that the servers' database pools are warm (0: none)")
+	fs.IntVar(&c.Workers, "ingest-workers", 0, "the server's --ingest-workers, per replica (0: the server's default)")
 	fs.BoolVar(&c.Durable, "durable", true, "run PostgreSQL with fsync on (off: the idle scenario's memory figure does not need it)")
 	fs.IntVar(&c.PoolMaxConns, "pool-max-conns", 16, "the server's pool_max_conns, per replica (0: the server's default)")
 	fs.StringVar(&c.ServerBinary, "server-bin", "", "liggare-server executable (default: build it from the module of the current directory)")
@@ -195,7 +197,7 @@ func runOnce(ctx context.Context, cfg Config, logger *slog.Logger) ([]loadgen.Re
 func withEnv(ctx context.Context, cfg Config, replicas int, logger *slog.Logger,
 	f func(*loadgen.Env) (loadgen.Report, error)) (loadgen.Report, error) {
 	env, err := loadgen.StartEnv(ctx, loadgen.Options{Dir: cfg.Dir, ServerBinary: cfg.ServerBinary,
-		NoFsync: !cfg.Durable, PoolMaxConns: cfg.PoolMaxConns, Replicas: replicas, Logger: logger})
+		NoFsync: !cfg.Durable, PoolMaxConns: cfg.PoolMaxConns, IngestWorkers: cfg.Workers, Replicas: replicas, Logger: logger})
 	if err != nil {
 		return loadgen.Report{}, err
 	}
