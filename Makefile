@@ -9,7 +9,7 @@ TEST_TIMEOUT  ?= 45m
 BENCH         ?= .
 BENCHTIME     ?= 1x
 
-.PHONY: all build test demo lint bench fuzz clean
+.PHONY: all build test demo lint bench fuzz load clean
 
 all: build
 
@@ -33,6 +33,14 @@ lint:
 # Benchmarks: figures and how they were taken are recorded in docs/benchmarks.md.
 bench:
 	$(GO) test -run='^$$' -bench='$(BENCH)' -benchtime=$(BENCHTIME) ./...
+
+# The fleet load generator against a private PostgreSQL and the real server:
+# make load LOAD_FLAGS='--scenario storm'. Figures: docs/benchmarks.md.
+LOAD_FLAGS ?= --scenario peak
+load:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./server/cmd/liggare-server ./terminal/cmd/liggare-load
+	$(BIN)/liggare-load --server-bin $(BIN)/liggare-server $(LOAD_FLAGS)
 
 # A short run of every fuzzer (FUZZTIME each).
 FUZZTIME ?= 30s

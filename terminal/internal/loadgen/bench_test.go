@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -345,19 +344,8 @@ func BenchmarkDrain(b *testing.B) {
 		drainTaps, total.Seconds()/float64(b.N), cpu, loadAvg())
 }
 
-// loadAvg returns the machine's 1, 5 and 15 minute load averages: the
-// machine is shared, and the figures are only as quiet as it was.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
+// loadAvg returns the machine's load averages (see loadgen.LoadAverage).
+func loadAvg() string { return loadgen.LoadAverage() }
 
 // readCPU reads the environment's CPU times.
 func readCPU(b *testing.B, env *loadgen.Env) loadgen.CPU {

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // clockTick is the unit of the CPU times in /proc/PID/stat (USER_HZ, 100
@@ -19,7 +22,7 @@ const clockTick = 10 * time.Millisecond
 // two readings to see where the time of a phase went; on a small machine the
 // three compete for the same cores.
 type CPU struct {
-	// Server is liggare-server serve.
+	// Server is liggare-server serve, summed over the replicas.
 	Server time.Duration
 	// Postgres is the postmaster and its live backends, plus the backends
 	// it has already reaped.
@@ -50,15 +53,18 @@ func (c CPU) String() string {
 // counted once the postmaster has reaped them.
 func (e *Env) CPU() (CPU, error) {
 	var c CPU
-	srv, err := readStat(strconv.Itoa(e.ServerPID()))
-	if err != nil {
-		return c, err
+	for _, pid := range e.ServerPIDs() {
+		srv, err := readStat(strconv.Itoa(pid))
+		if err != nil {
+			return c, err
+		}
+		c.Server += srv.cpu()
 	}
 	self, err := readStat("self")
 	if err != nil {
 		return c, err
 	}
-	c.Server, c.Self = srv.cpu(), self.cpu()
+	c.Self = self.cpu()
 	pm, err := e.postmasterPID()
 	if err != nil {
 		return c, err
@@ -83,6 +89,23 @@ func (e *Env) CPU() (CPU, error) {
 		}
 	}
 	return c, nil
+}
+
+// WriteXacts returns the cluster's next transaction id: the difference of
+// two readings is how many transactions that wrote something began in
+// between (an id is given only to a transaction that writes). Unlike
+// pg_stat_database, it is exact at once.
+func (e *Env) WriteXacts(ctx context.Context) (int64, error) {
+	conn, err := pgx.Connect(ctx, e.dbURL)
+	if err != nil {
+		return 0, fmt.Errorf("loadgen: transaction ids: %w", err)
+	}
+	defer conn.Close(ctx)
+	var n int64
+	if err := conn.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("loadgen: transaction ids: %w", err)
+	}
+	return n, nil
 }
 
 // postmasterPID reads line 1 of the cluster's postmaster.pid.

@@ -24,6 +24,29 @@
 // Hello/Welcome handshake, then pings only) without an outbox behind it, and
 // ServerRSS reads the server's resident memory.
 //
+// Options.Replicas runs several servers on the one PostgreSQL, as replicas
+// behind a load balancer; terminals are spread over them in turn.
+//
+// Fleets. A Terminal holds two open files (its bbolt outbox and its
+// websocket), and a process without CAP_SYS_RESOURCE cannot raise its hard
+// RLIMIT_NOFILE (20 000 on the machine of docs/benchmarks.md): 10 000 real
+// outboxes do not fit in one process. SimTerminal is the lighter kind for
+// such fleets: the same protocol on a real websocket (Hello, Batches
+// pipelined at the uplink's window and size, the server's Acks, pings, the
+// uplink's backoff), but taps kept in memory and no Status messages.
+// AddMembers adds terminals of either kind (KindOutbox, KindSim) behind the
+// Member interface, and every report names the kind it used.
+//
+// Both kinds measure the ack latency of each tap: from the moment it was
+// durable on the terminal (the outbox commit, or the in-memory append)
+// until the terminal had the server's Ack for it (the uplink's OnAck).
+//
+// The scenarios of the liggare-load command live here, so that tests can
+// run them: Storm (every terminal reconnects at once with taps buffered),
+// Idle (connected terminals, server memory per connection) and Peak (a
+// morning 06:00-09:00 compressed into a window, with network outages).
+// Each returns a Report.
+//
 // Children are started with a parent-death signal, so a benchmark killed
 // half-way does not leave a PostgreSQL running; Close stops them in order
 // and removes the directory it created.

@@ -73,6 +73,12 @@ type Options struct {
 	PoolMaxConns int
 	// IngestWorkers, when positive, is passed as --ingest-workers.
 	IngestWorkers int
+	// Replicas is how many "liggare-server serve" processes run on the one
+	// PostgreSQL, each on its own loopback port, as stateless replicas
+	// behind a load balancer would. Zero means one. Terminals are spread
+	// over them in turn (see AddTerminals); each replica gets its own
+	// pool of PoolMaxConns connections.
+	Replicas int
 	// ServerArgs are further flags for "liggare-server serve".
 	ServerArgs []string
 	// ServerEnv holds further environment variables for the server
@@ -97,17 +103,18 @@ type Env struct {
 	bin     string
 	dbURL   string // for the harness itself and "terminal add"
 	srvURL  string // what the server got: dbURL plus pool settings
-	addr    string // host:port the server listens on
 	log     *slog.Logger
 	clock   *clock.Clock
 	devdb   *child
-	server  *child
+	servers []*child // one per replica, in order
+	addrs   []string // host:port of each replica
 	closeMu sync.Mutex
 	closed  bool
 
-	mu        sync.Mutex
-	terminals []*Terminal
-	nextID    int
+	mu       sync.Mutex
+	members  []Member // every terminal added, of either kind, for Close
+	nextID   int
+	nextRepl int // replica the next terminal connects to
 }
 
 // StartEnv starts PostgreSQL and liggare-server and waits until the server
@@ -169,7 +176,12 @@ func (e *Env) start(ctx context.Context) error {
 	if err := e.startDevDB(ctx); err != nil {
 		return err
 	}
-	return e.startServer(ctx)
+	for i := range max(e.opts.Replicas, 1) {
+		if err := e.startServer(ctx, i); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // BuildServer builds liggare-server from the module of the current
@@ -220,23 +232,29 @@ func (e *Env) startDevDB(ctx context.Context) error {
 	return nil
 }
 
-func (e *Env) startServer(ctx context.Context) error {
+// startServer starts replica i and waits until it is ready. Replicas start
+// one after the other, so the first applies the migrations alone.
+func (e *Env) startServer(ctx context.Context, i int) error {
 	args := []string{"serve", "--listen", "127.0.0.1:0"}
 	if e.opts.IngestWorkers > 0 {
 		args = append(args, "--ingest-workers", strconv.Itoa(e.opts.IngestWorkers))
 	}
 	args = append(args, e.opts.ServerArgs...)
 	env := append([]string{"DATABASE_URL=" + e.srvURL, "LIGGARE_LOG_FORMAT=json"}, e.opts.ServerEnv...)
-	ch, err := startChild(e.bin, args, env, filepath.Join(e.dir, "logs", "server.log"), nil, listeningAddr)
+	name := "server.log"
+	if i > 0 {
+		name = fmt.Sprintf("server-%d.log", i+1)
+	}
+	ch, err := startChild(e.bin, args, env, filepath.Join(e.dir, "logs", name), nil, listeningAddr)
 	if err != nil {
 		return fmt.Errorf("loadgen: start server: %w", err)
 	}
-	e.server = ch
+	e.servers = append(e.servers, ch)
 	addr, err := ch.await(ctx)
 	if err != nil {
 		return fmt.Errorf("loadgen: server did not start listening (see %s): %w", ch.logPath, err)
 	}
-	e.addr = addr
+	e.addrs = append(e.addrs, addr)
 	if err := waitReady(ctx, "http://"+addr+"/readyz"); err != nil {
 		return fmt.Errorf("loadgen: server not ready (see %s): %w", ch.logPath, err)
 	}
@@ -270,11 +288,28 @@ func waitReady(ctx context.Context, url string) error {
 // Dir returns the environment's directory.
 func (e *Env) Dir() string { return e.dir }
 
-// SyncURL returns the server's websocket endpoint, ws://127.0.0.1:PORT/v1/sync.
-func (e *Env) SyncURL() string { return "ws://" + e.addr + syncproto.SyncPath }
+// SyncURL returns the first replica's websocket endpoint,
+// ws://127.0.0.1:PORT/v1/sync.
+func (e *Env) SyncURL() string { return e.ReplicaSyncURL(0) }
 
-// Addr returns the host:port the server listens on.
-func (e *Env) Addr() string { return e.addr }
+// ReplicaSyncURL returns replica i's websocket endpoint.
+func (e *Env) ReplicaSyncURL(i int) string { return "ws://" + e.addrs[i] + syncproto.SyncPath }
+
+// Replicas returns how many server processes run.
+func (e *Env) Replicas() int { return len(e.servers) }
+
+// Addr returns the host:port the first replica listens on.
+func (e *Env) Addr() string { return e.addrs[0] }
+
+// nextReplica returns the replica the next terminal connects to: each in
+// turn.
+func (e *Env) nextReplica() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.nextRepl % len(e.servers)
+	e.nextRepl++
+	return r
+}
 
 // DatabaseURL returns the URL of the cluster's "postgres" database (over its
 // unix socket), without the pool settings given to the server.
@@ -283,12 +318,31 @@ func (e *Env) DatabaseURL() string { return e.dbURL }
 // ServerDatabaseURL returns the DATABASE_URL the server was started with.
 func (e *Env) ServerDatabaseURL() string { return e.srvURL }
 
-// ServerPID returns the process id of "liggare-server serve".
-func (e *Env) ServerPID() int { return e.server.cmd.Process.Pid }
+// ServerPID returns the process id of the first "liggare-server serve".
+func (e *Env) ServerPID() int { return e.servers[0].cmd.Process.Pid }
 
-// ServerRSS returns the server process's resident set size in bytes
-// (VmRSS in /proc/PID/status).
-func (e *Env) ServerRSS() (int64, error) { return ProcessRSS(e.ServerPID()) }
+// ServerPIDs returns the process ids of every replica, in order.
+func (e *Env) ServerPIDs() []int {
+	pids := make([]int, len(e.servers))
+	for i, s := range e.servers {
+		pids[i] = s.cmd.Process.Pid
+	}
+	return pids
+}
+
+// ServerRSS returns the resident set size of the server processes in
+// bytes (VmRSS in /proc/PID/status), summed over the replicas.
+func (e *Env) ServerRSS() (int64, error) {
+	var sum int64
+	for _, pid := range e.ServerPIDs() {
+		rss, err := ProcessRSS(pid)
+		if err != nil {
+			return 0, err
+		}
+		sum += rss
+	}
+	return sum, nil
+}
 
 // ProcessRSS returns the resident set size of process pid in bytes, from
 // VmRSS in /proc/PID/status (Linux only).
@@ -389,18 +443,30 @@ func (e *Env) AddTerminals(ctx context.Context, n int) ([]*Terminal, error) {
 		}
 		terms = append(terms, t)
 	}
-	// Close takes the list under closeMu: a terminal added after it began
-	// would never be closed.
+	ms := make([]Member, len(terms))
+	for i, t := range terms {
+		ms[i] = t
+	}
+	if err := e.keep(ms); err != nil {
+		return nil, err
+	}
+	return terms, nil
+}
+
+// keep remembers new terminals for Close, or closes them if the Env is
+// closed already. Close takes the list under closeMu: a terminal added
+// after it began would never be closed.
+func (e *Env) keep(ms []Member) error {
 	e.closeMu.Lock()
 	defer e.closeMu.Unlock()
 	if e.closed {
-		CloseAll(terms)
-		return nil, ErrClosed
+		CloseAll(ms)
+		return ErrClosed
 	}
 	e.mu.Lock()
-	e.terminals = append(e.terminals, terms...)
+	e.members = append(e.members, ms...)
 	e.mu.Unlock()
-	return terms, nil
+	return nil
 }
 
 func (e *Env) checkOpen() error {
@@ -424,16 +490,14 @@ func (e *Env) Close() error {
 	e.closed = true
 	var errs []error
 	e.mu.Lock()
-	terms := e.terminals
-	e.terminals = nil
+	terms := e.members
+	e.members = nil
 	e.mu.Unlock()
-	for _, t := range terms {
-		if err := t.Close(); err != nil {
-			errs = append(errs, err)
-		}
+	if err := CloseAll(terms); err != nil {
+		errs = append(errs, err)
 	}
-	if e.server != nil {
-		if err := e.server.stop(); err != nil {
+	for _, s := range e.servers {
+		if err := s.stop(); err != nil {
 			errs = append(errs, fmt.Errorf("loadgen: stop server: %w", err))
 		}
 	}

@@ -44,7 +44,7 @@ func (e *Env) DialIdle(ctx context.Context, credential string) (*IdleConn, error
 		ReadBufferSize:   idleBufferBytes,
 		WriteBufferSize:  idleBufferBytes,
 	}
-	ws, resp, err := dialer.DialContext(ctx, e.SyncURL(), http.Header{"Authorization": {"Bearer " + credential}})
+	ws, resp, err := dialer.DialContext(ctx, e.ReplicaSyncURL(e.nextReplica()), http.Header{"Authorization": {"Bearer " + credential}})
 	if err != nil {
 		if resp != nil {
 			return nil, fmt.Errorf("loadgen: dial idle %s: %s: %w", id, resp.Status, err)

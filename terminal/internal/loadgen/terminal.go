@@ -37,10 +37,9 @@ type Terminal struct {
 	clock *clock.Clock
 	path  string
 
-	mu     sync.Mutex
-	cancel context.CancelFunc // of the running uplink, nil when stopped
-	done   chan struct{}      // closed when the running uplink returned
-	closed bool
+	ackTracker
+
+	runner runner // runs the uplink
 }
 
 func (e *Env) newTerminal(id, credential string) (*Terminal, error) {
@@ -49,33 +48,61 @@ func (e *Env) newTerminal(id, credential string) (*Terminal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: terminal %s: %w", id, err)
 	}
+	t := &Terminal{ID: id, Outbox: ob, clock: e.clock, path: path}
 	cfg := e.opts.Uplink
-	cfg.URL = e.SyncURL()
+	cfg.URL = e.ReplicaSyncURL(e.nextReplica())
 	cfg.Credential = credential
 	if cfg.AgentVersion == "" {
 		cfg.AgentVersion = "loadgen"
+	}
+	cfg.OnAck = func(through uint64) {
+		// The uplink reports the Welcome's cursor first.
+		t.sessionUp()
+		t.acked(through)
 	}
 	up, err := uplink.New(cfg, ob, e.clock)
 	if err != nil {
 		ob.Close()
 		return nil, fmt.Errorf("loadgen: terminal %s: %w", id, err)
 	}
-	return &Terminal{ID: id, Outbox: ob, Uplink: up, clock: e.clock, path: path}, nil
+	t.Uplink = up
+	return t, nil
+}
+
+// Append stores taps in the outbox, as the kiosk's reader does, and starts
+// measuring the ack latency of each: from the moment the outbox made it
+// durable until the uplink has the server's acknowledgement for it (and
+// dropped it from the outbox).
+// It returns the taps with their sequence numbers.
+func (t *Terminal) Append(ctx context.Context, taps ...syncproto.Tap) ([]syncproto.Tap, error) {
+	stored, err := t.Outbox.Append(ctx, taps...)
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: terminal %s: append: %w", t.ID, err)
+	}
+	t.durable(stored, time.Now())
+	return stored, nil
 }
 
 // Tap returns the i-th synthetic tap of the terminal, shaped like a real
 // one: an ID06-like card id, the terminal's clocks, the kiosk's answer.
-func (t *Terminal) Tap(i int) syncproto.Tap {
+func (t *Terminal) Tap(i int) syncproto.Tap { return syntheticTap(t.clock, i) }
+
+// syntheticTap is the i-th synthetic tap of a terminal with clock c.
+func syntheticTap(c *clock.Clock, i int) syncproto.Tap {
 	return syncproto.Tap{
 		CardID: fmt.Sprintf("LG%010d", i%100_000),
-		Clock:  t.clock.Now(),
+		Clock:  c.Now(),
 		Answer: "recorded",
 	}
 }
 
 // Fill appends n synthetic taps to the outbox, chunk taps per transaction
 // (DefaultFillChunk if chunk <= 0), whether or not the uplink runs.
-func (t *Terminal) Fill(ctx context.Context, n, chunk int) error {
+func (t *Terminal) Fill(ctx context.Context, n, chunk int) error { return fill(ctx, t, n, chunk) }
+
+// fill appends n synthetic taps to m, chunk taps per Append
+// (DefaultFillChunk if chunk <= 0).
+func fill(ctx context.Context, m Member, n, chunk int) error {
 	if chunk <= 0 {
 		chunk = DefaultFillChunk
 	}
@@ -83,10 +110,10 @@ func (t *Terminal) Fill(ctx context.Context, n, chunk int) error {
 	for done := 0; done < n; {
 		buf = buf[:0]
 		for len(buf) < chunk && done+len(buf) < n {
-			buf = append(buf, t.Tap(done+len(buf)))
+			buf = append(buf, m.Tap(done+len(buf)))
 		}
-		if _, err := t.Outbox.Append(ctx, buf...); err != nil {
-			return fmt.Errorf("loadgen: terminal %s: fill: %w", t.ID, err)
+		if _, err := m.Append(ctx, buf...); err != nil {
+			return err
 		}
 		done += len(buf)
 	}
@@ -95,33 +122,11 @@ func (t *Terminal) Fill(ctx context.Context, n, chunk int) error {
 
 // Start runs the uplink in a goroutine owned by the Terminal until Stop or
 // Close. Starting a running terminal does nothing.
-func (t *Terminal) Start() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.cancel != nil || t.closed {
-		return
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	t.cancel, t.done = cancel, done
-	go func() {
-		defer close(done)
-		t.Uplink.Run(ctx)
-	}()
-}
+func (t *Terminal) Start() { t.runner.start(func(ctx context.Context) { t.Uplink.Run(ctx) }) }
 
 // Stop ends the uplink's session (as a kiosk losing its network would) and
 // waits for it to return. Taps already in the outbox stay there.
-func (t *Terminal) Stop() {
-	t.mu.Lock()
-	cancel, done := t.cancel, t.done
-	t.cancel, t.done = nil, nil
-	t.mu.Unlock()
-	if cancel != nil {
-		cancel()
-		<-done
-	}
-}
+func (t *Terminal) Stop() { t.runner.stop() }
 
 // Drained reports whether every tap appended so far has been acknowledged
 // by the server and deleted from the outbox.
@@ -130,16 +135,20 @@ func (t *Terminal) Drained() bool {
 	return st.Depth == 0 && st.AckedThrough == st.LastSeq
 }
 
+// Connected reports whether the uplink has a session.
+func (t *Terminal) Connected() bool { return t.Uplink.State().Connected }
+
+// Describe returns the terminal's id, outbox and uplink state.
+func (t *Terminal) Describe() string {
+	return fmt.Sprintf("%s: outbox %+v, uplink %+v", t.ID, t.Outbox.Stats(), t.Uplink.State())
+}
+
 // Close stops the uplink, closes the outbox and deletes its file. Later
 // calls do nothing.
 func (t *Terminal) Close() error {
-	t.Stop()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
+	if !t.runner.close() {
 		return nil
 	}
-	t.closed = true
 	err := t.Outbox.Close()
 	if rerr := os.Remove(t.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 		err = errors.Join(err, rerr)
@@ -149,24 +158,24 @@ func (t *Terminal) Close() error {
 
 // FillAll fills every terminal's outbox with perTerminal taps, a few
 // terminals at a time (each Append waits for its own fsync).
-func FillAll(ctx context.Context, terms []*Terminal, perTerminal int) error {
+func FillAll[T Member](ctx context.Context, terms []T, perTerminal int) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4 * runtime.GOMAXPROCS(0))
 	for _, t := range terms {
-		g.Go(func() error { return t.Fill(gctx, perTerminal, 0) })
+		g.Go(func() error { return fill(gctx, t, perTerminal, 0) })
 	}
 	return g.Wait()
 }
 
 // StartAll starts every terminal's uplink.
-func StartAll(terms []*Terminal) {
+func StartAll[T Member](terms []T) {
 	for _, t := range terms {
 		t.Start()
 	}
 }
 
 // StopAll stops every terminal's uplink and waits for them.
-func StopAll(terms []*Terminal) {
+func StopAll[T Member](terms []T) {
 	var wg sync.WaitGroup
 	for _, t := range terms {
 		wg.Go(t.Stop)
@@ -175,7 +184,7 @@ func StopAll(terms []*Terminal) {
 }
 
 // CloseAll closes every terminal.
-func CloseAll(terms []*Terminal) error {
+func CloseAll[T Member](terms []T) error {
 	var errs []error
 	for _, t := range terms {
 		if err := t.Close(); err != nil {
@@ -198,12 +207,12 @@ func Pending(terms []*Terminal) uint64 {
 // Drained, or ctx ends; the error then says how many taps were left. Call
 // it after the last Append: a terminal once seen drained is not looked at
 // again.
-func WaitDrained(ctx context.Context, terms []*Terminal) error {
+func WaitDrained[T Member](ctx context.Context, terms []T) error {
 	tick := time.NewTicker(DefaultPoll)
 	defer tick.Stop()
 	// Terminals found drained stay drained while nothing is appended, so
 	// each poll looks only at those not drained yet.
-	left := append([]*Terminal(nil), terms...)
+	left := append([]T(nil), terms...)
 	for {
 		rest := left[:0]
 		for _, t := range left {
@@ -217,9 +226,13 @@ func WaitDrained(ctx context.Context, terms []*Terminal) error {
 		}
 		select {
 		case <-ctx.Done():
-			st := left[0].Uplink.State()
-			return fmt.Errorf("loadgen: %d terminals not drained, %d taps left (e.g. %s: %+v): %w",
-				len(left), Pending(left), left[0].ID, st, ctx.Err())
+			made, acked := 0, 0
+			for _, t := range left {
+				m, a := t.tracker().AckCounts()
+				made, acked = made+m, acked+a
+			}
+			return fmt.Errorf("loadgen: %d terminals not drained, %d taps recorded by them not acknowledged (e.g. %s): %w",
+				len(left), made-acked, left[0].Describe(), ctx.Err())
 		case <-tick.C:
 		}
 	}

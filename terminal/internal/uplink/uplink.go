@@ -100,6 +100,11 @@ type Config struct {
 	// applied to; the terminal then speaks protocol version 2. When nil it
 	// offers version 1 and receives no card data.
 	Cards *cardcache.Cache
+	// OnAck, when set, is called with the highest sequence the server holds
+	// contiguously each time the outbox has dropped the taps up to it (after
+	// a Welcome and after Acks), from the session's goroutine: it must not
+	// block. The load generator measures ack latency with it.
+	OnAck func(through uint64)
 }
 
 // Clock reads the terminal's clocks.
@@ -131,6 +136,13 @@ type Uplink struct {
 
 	mu    sync.Mutex
 	state State
+}
+
+// acked reports the outbox's new acknowledged sequence to Config.OnAck.
+func (u *Uplink) acked(through uint64) {
+	if u.cfg.OnAck != nil {
+		u.cfg.OnAck(through)
+	}
 }
 
 // New returns an Uplink for the outbox.
@@ -290,6 +302,7 @@ func (u *Uplink) session(ctx context.Context) (progressed bool, err error) {
 	if _, err := u.ob.Ack(welcome.AckedThrough); err != nil {
 		return true, fmt.Errorf("uplink: %w", err)
 	}
+	u.acked(welcome.AckedThrough)
 	maxBatch := min(int(welcome.MaxBatchTaps), syncproto.MaxBatchTaps)
 	if u.cfg.MaxBatchTaps > 0 {
 		maxBatch = min(maxBatch, u.cfg.MaxBatchTaps)
@@ -418,6 +431,7 @@ func (u *Uplink) session(ctx context.Context) (progressed bool, err error) {
 			if _, err := u.ob.Ack(acked); err != nil {
 				return true, fmt.Errorf("uplink: %w", err)
 			}
+			u.acked(acked)
 			u.update(func(s *State) { s.LastAck = time.Now(); s.AckedThrough = acked })
 			if len(inflight) == 0 && sent > acked {
 				// Every batch is answered but the server's contiguous

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/liggare/liggare/terminal/internal/loadgen"
+)
+
+// serverBin is the liggare-server built once for every test here.
+var serverBin string
+
+func TestMain(m *testing.M) {
+	os.Exit(func() int {
+		dir, err := os.MkdirTemp("", "liggare-load-test-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if serverBin, err = loadgen.BuildServer(ctx, filepath.Join(dir, "bin")); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return m.Run()
+	}())
+}
+
+// runJSON runs the command with args (plus the prebuilt server, a
+// PostgreSQL without fsync and JSON output) and returns its reports.
+func runJSON(t *testing.T, args ...string) []loadgen.Report {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	args = append(args, "--server-bin", serverBin, "--durable=false", "--json", "--timeout", "2m", "--rss-settle", "200ms")
+	if err := run(args, &stdout, &stderr); err != nil {
+		t.Fatalf("liggare-load %s: %v\n%s", strings.Join(args, " "), err, stderr.Bytes())
+	}
+	var reports []loadgen.Report
+	dec := json.NewDecoder(&stdout)
+	for dec.More() {
+		var r loadgen.Report
+		if err := dec.Decode(&r); err != nil {
+			t.Fatalf("decode report: %v\n%s", err, stdout.Bytes())
+		}
+		reports = append(reports, r)
+	}
+	return reports
+}
+
+// checkTaps checks that a report accounts for every tap: made as
+// configured, every one acknowledged, the rate and latencies consistent.
+func checkTaps(t *testing.T, r loadgen.Report, terminals, taps int) {
+	t.Helper()
+	if r.Terminals != terminals || r.TapsMade != terminals*taps || r.TapsAcked != r.TapsMade {
+		t.Errorf("%s report: %d terminals, %d taps made, %d acknowledged; want %d, %d, all",
+			r.Scenario, r.Terminals, r.TapsMade, r.TapsAcked, terminals, terminals*taps)
+	}
+	if r.Seconds <= 0 || r.TapsPerSec <= 0 || r.TapsPerSec*r.Seconds < float64(r.TapsAcked)*0.999 {
+		t.Errorf("%s report: %.0f taps/s over %.3f s for %d taps: inconsistent", r.Scenario, r.TapsPerSec, r.Seconds, r.TapsAcked)
+	}
+	if !(r.AckP50ms <= r.AckP99ms && r.AckP99ms <= r.AckMaxms && r.AckMaxms > 0) {
+		t.Errorf("%s report: ack p50 %v, p99 %v, max %v ms: want 0 < p50 <= p99 <= max", r.Scenario, r.AckP50ms, r.AckP99ms, r.AckMaxms)
+	}
+	// CPU is counted in 10 ms ticks: a small run may cost PostgreSQL less
+	// than one, but not everything together.
+	if r.ServerCPUs < 0 || r.PostgresCPUs < 0 || r.LoadCPUs < 0 || r.ServerCPUs+r.PostgresCPUs+r.LoadCPUs <= 0 || r.RSSAfterKiB <= 0 {
+		t.Errorf("%s report: CPU server %v s, PostgreSQL %v s, load %v s, server RSS %d KiB: want CPU used and memory read",
+			r.Scenario, r.ServerCPUs, r.PostgresCPUs, r.LoadCPUs, r.RSSAfterKiB)
+	}
+}
+
+// TestScenarios runs every scenario small, with both kinds of terminal
+// where it matters, and checks that the taps really went through: every
+// tap made was acknowledged, and the figures agree with each other. It
+// asserts nothing about speed.
+func TestScenarios(t *testing.T) {
+	t.Run("storm/outbox", func(t *testing.T) {
+		rs := runJSON(t, "--scenario", "storm", "--kind", "outbox", "--terminals", "8", "--taps", "300")
+		if len(rs) != 1 {
+			t.Fatalf("%d reports, want 1", len(rs))
+		}
+		checkTaps(t, rs[0], 8, 300)
+		if rs[0].AllWelcomedSeconds <= 0 || !strings.HasPrefix(rs[0].TerminalKind, loadgen.KindOutbox) {
+			t.Errorf("report = %+v, want outbox terminals all welcomed", rs[0])
+		}
+	})
+	t.Run("storm/sim", func(t *testing.T) {
+		rs := runJSON(t, "--scenario", "storm", "--kind", "sim", "--terminals", "8", "--taps", "300", "--warmup", "2")
+		checkTaps(t, rs[0], 8, 300) // the warm-up's taps are not counted
+		if rs[0].PGWriteXacts <= 0 {
+			t.Errorf("storm: %d writing transactions in PostgreSQL, want some", rs[0].PGWriteXacts)
+		}
+		if rs[0].SessionFailures != 0 || !strings.HasPrefix(rs[0].TerminalKind, loadgen.KindSim) {
+			t.Errorf("report = %+v, want sim terminals and no failed session", rs[0])
+		}
+	})
+	t.Run("peak", func(t *testing.T) {
+		// Half the terminals lose their network for a simulated hour of
+		// the three: taps are buffered and still all acknowledged.
+		rs := runJSON(t, "--scenario", "peak", "--terminals", "12", "--taps", "6", "--window", "3s",
+			"--outage-fraction", "0.5", "--outage-length", "60m", "--seed", "7")
+		r := rs[0]
+		checkTaps(t, r, 12, 6)
+		if r.Outages == 0 || r.Outages == 12 {
+			t.Errorf("peak: %d outages among 12 terminals at fraction 0.5 (seed 7): want some, not all", r.Outages)
+		}
+		if r.OnlineAckP50ms <= 0 || r.OnlineAckP50ms > r.AckMaxms {
+			t.Errorf("peak: online ack p50 %v ms, max of all %v ms: want 0 < online <= max", r.OnlineAckP50ms, r.AckMaxms)
+		}
+	})
+	t.Run("idle", func(t *testing.T) {
+		rs := runJSON(t, "--scenario", "idle", "--terminals", "10")
+		r := rs[0]
+		if r.Terminals != 10 || r.TapsMade != 0 || r.AllWelcomedSeconds <= 0 || r.RSSBeforeKiB <= 0 || r.RSSAfterKiB <= 0 {
+			t.Errorf("idle report = %+v: want 10 terminals welcomed, no taps, memory read", r)
+		}
+	})
+	t.Run("replicas", func(t *testing.T) {
+		rs := runJSON(t, "--scenario", "replicas", "--replicas", "2", "--terminals", "6", "--taps", "200")
+		if len(rs) != 2 || rs[0].Replicas != 1 || rs[1].Replicas != 2 {
+			t.Fatalf("replicas: %d reports (%+v), want one on 1 replica and one on 2", len(rs), rs)
+		}
+		for _, r := range rs {
+			checkTaps(t, r, 6, 200)
+		}
+		if want := rs[1].TapsPerSec / rs[0].TapsPerSec; rs[1].VsOneReplica < want*0.999 || rs[1].VsOneReplica > want*1.001 {
+			t.Errorf("replicas: vs one replica %v, want %v", rs[1].VsOneReplica, want)
+		}
+	})
+}
+
+// TestFlags checks that bad flags are refused before anything starts.
+func TestFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--scenario", "lunch"},
+		{"--kind", "paper"},
+		{"--outage-fraction", "2"},
+		{"--runs", "0"},
+		{"extra"},
+	} {
+		var out, errOut bytes.Buffer
+		if err := run(args, &out, &errOut); err == nil {
+			t.Errorf("run(%q) = nil, want an error", args)
+		}
+	}
+}
