@@ -17,6 +17,8 @@
 package enroll
 
 import (
+	"github.com/liggare/liggare/syncproto"
+
 	"bytes"
 	"context"
 	"crypto/ed25519"
@@ -91,7 +93,7 @@ func (o Options) client() *http.Client {
 
 // Result says what Enroll did.
 type Result struct {
-	EnrollResponse
+	syncproto.EnrollResponse
 	// KeyCreated says a new key was made; otherwise the one on disk was
 	// kept.
 	KeyCreated bool
@@ -101,7 +103,7 @@ type Result struct {
 // terminalID may be empty: the code's id, the existing credential's, or
 // one the server makes up is taken.
 func Enroll(ctx context.Context, o Options, code, terminalID string) (Result, error) {
-	norm, err := NormalizeCode(code)
+	norm, err := syncproto.NormalizeEnrollCode(code)
 	if err != nil {
 		return Result{}, err
 	}
@@ -122,10 +124,10 @@ func Enroll(ctx context.Context, o Options, code, terminalID string) (Result, er
 		return Result{}, err
 	}
 	pub := key.Public().(ed25519.PublicKey)
-	req := EnrollRequest{Code: norm, TerminalID: terminalID, PublicKey: pub,
-		Signature: ed25519.Sign(key, EnrollMessage(norm, terminalID, pub)), AgentVersion: o.AgentVersion}
-	var resp EnrollResponse
-	if err := o.post(ctx, EnrollPath, "", req, &resp); err != nil {
+	req := syncproto.EnrollRequest{Code: norm, TerminalID: terminalID, PublicKey: pub,
+		Signature: ed25519.Sign(key, syncproto.EnrollMessage(norm, terminalID, pub)), AgentVersion: o.AgentVersion}
+	var resp syncproto.EnrollResponse
+	if err := o.post(ctx, syncproto.EnrollPath, "", req, &resp); err != nil {
 		return Result{}, err
 	}
 	if TerminalID(resp.Credential) != resp.TerminalID || resp.TerminalID == "" {
@@ -151,12 +153,12 @@ func Rotate(ctx context.Context, o Options) (string, error) {
 		return "", fmt.Errorf("%w (a terminal registered without enrollment has no key: enroll it with a code)", err)
 	}
 	id := TerminalID(cred)
-	req, err := signed(key, RotateMessage, id, cred)
+	req, err := signed(key, syncproto.CredentialRotateMessage, id, cred)
 	if err != nil {
 		return "", err
 	}
-	var resp RotateResponse
-	if err := o.post(ctx, RotatePath, cred, req, &resp); err != nil {
+	var resp syncproto.CredentialRotateResponse
+	if err := o.post(ctx, syncproto.CredentialRotatePath, cred, req, &resp); err != nil {
 		return "", err
 	}
 	if TerminalID(resp.Credential) != id {
@@ -167,22 +169,22 @@ func Rotate(ctx context.Context, o Options) (string, error) {
 	if err := WriteFileAtomic(o.CredentialPath, []byte(resp.Credential+"\n"), FileMode); err != nil {
 		return "", err
 	}
-	if req, err = signed(key, ConfirmMessage, id, resp.Credential); err != nil {
+	if req, err = signed(key, syncproto.CredentialConfirmMessage, id, resp.Credential); err != nil {
 		return "", err
 	}
-	var conf ConfirmResponse
-	if err := o.post(ctx, ConfirmPath, resp.Credential, req, &conf); err != nil {
+	var conf syncproto.CredentialConfirmResponse
+	if err := o.post(ctx, syncproto.CredentialConfirmPath, resp.Credential, req, &conf); err != nil {
 		return "", fmt.Errorf("enroll: the new credential is stored but not confirmed (the agent's next connection confirms it): %w", err)
 	}
 	return id, nil
 }
 
-func signed(key ed25519.PrivateKey, message func(string, string, []byte) []byte, id, cred string) (RotateRequest, error) {
-	nonce := make([]byte, MinNonceBytes)
+func signed(key ed25519.PrivateKey, message func(string, string, []byte) []byte, id, cred string) (syncproto.CredentialRotateRequest, error) {
+	nonce := make([]byte, syncproto.MinEnrollNonceBytes)
 	if _, err := rand.Read(nonce); err != nil {
-		return RotateRequest{}, fmt.Errorf("enroll: nonce: %w", err)
+		return syncproto.CredentialRotateRequest{}, fmt.Errorf("enroll: nonce: %w", err)
 	}
-	return RotateRequest{Nonce: nonce, Signature: ed25519.Sign(key, message(id, cred, nonce))}, nil
+	return syncproto.CredentialRotateRequest{Nonce: nonce, Signature: ed25519.Sign(key, message(id, cred, nonce))}, nil
 }
 
 // post sends a JSON request and decodes the JSON answer into out.
@@ -213,7 +215,7 @@ func (o Options) post(ctx context.Context, path, credential string, in, out any)
 		return fmt.Errorf("enroll: read answer: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		var e ErrorResponse
+		var e syncproto.EnrollErrorResponse
 		if json.Unmarshal(data, &e) != nil || e.Code == "" {
 			return &ServerError{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(data))}
 		}

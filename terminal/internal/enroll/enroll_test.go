@@ -1,6 +1,8 @@
 package enroll
 
 import (
+	"github.com/liggare/liggare/syncproto"
+
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
@@ -21,11 +23,11 @@ func TestSignedMessagesGolden(t *testing.T) {
 	}
 	nonce := []byte{0xde, 0xad, 0xbe, 0xef}
 	for _, tc := range []struct{ got, want string }{
-		{string(EnrollMessage("ABCDE23456", "gate-1", pub)),
+		{string(syncproto.EnrollMessage("ABCDE23456", "gate-1", pub)),
 			"liggare-enroll-v1\ncode=ABCDE23456\nterminal_id=gate-1\npublic_key=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n"},
-		{string(RotateMessage("gate-1", "gate-1.secret", nonce)),
+		{string(syncproto.CredentialRotateMessage("gate-1", "gate-1.secret", nonce)),
 			"liggare-rotate-v1\nterminal_id=gate-1\ncredential_sha256=816b460c0a5c4b6485a467cb702243dac7a3f928c3faafb907742bf37fb5adb7\nnonce=deadbeef\n"},
-		{string(ConfirmMessage("gate-1", "gate-1.secret", nonce)),
+		{string(syncproto.CredentialConfirmMessage("gate-1", "gate-1.secret", nonce)),
 			"liggare-confirm-v1\nterminal_id=gate-1\ncredential_sha256=816b460c0a5c4b6485a467cb702243dac7a3f928c3faafb907742bf37fb5adb7\nnonce=deadbeef\n"},
 	} {
 		if tc.got != tc.want {
@@ -96,17 +98,17 @@ func TestBaseURL(t *testing.T) {
 
 // fakeServer answers enrollment as the server does, checking the
 // signature; the real server is tested end to end in server/internal/daemon.
-func fakeServer(t *testing.T, status int, answer any) (*httptest.Server, *EnrollRequest) {
+func fakeServer(t *testing.T, status int, answer any) (*httptest.Server, *syncproto.EnrollRequest) {
 	t.Helper()
-	var got EnrollRequest
+	var got syncproto.EnrollRequest
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != EnrollPath {
+		if r.URL.Path != syncproto.EnrollPath {
 			http.NotFound(w, r)
 			return
 		}
 		json.NewDecoder(r.Body).Decode(&got)
-		if !ed25519.Verify(got.PublicKey, EnrollMessage(got.Code, got.TerminalID, got.PublicKey), got.Signature) {
-			status, answer = http.StatusForbidden, ErrorResponse{Code: ErrorCodeSignature, Error: "bad"}
+		if !ed25519.Verify(got.PublicKey, syncproto.EnrollMessage(got.Code, got.TerminalID, got.PublicKey), got.Signature) {
+			status, answer = http.StatusForbidden, syncproto.EnrollErrorResponse{Code: syncproto.EnrollErrorSignature, Error: "bad"}
 		}
 		w.WriteHeader(status)
 		json.NewEncoder(w).Encode(answer)
@@ -118,7 +120,7 @@ func fakeServer(t *testing.T, status int, answer any) (*httptest.Server, *Enroll
 func TestEnroll(t *testing.T) {
 	dir := t.TempDir()
 	cred := filepath.Join(dir, "credential")
-	srv, got := fakeServer(t, http.StatusOK, EnrollResponse{TerminalID: "gate-1", Credential: "gate-1.s3cret", SiteIdent: "1A2B3C4D5E6F7", Direction: "in"})
+	srv, got := fakeServer(t, http.StatusOK, syncproto.EnrollResponse{TerminalID: "gate-1", Credential: "gate-1.s3cret", SiteIdent: "1A2B3C4D5E6F7", Direction: "in"})
 	o := Options{Server: strings.Replace(srv.URL, "http", "ws", 1) + "/v1/sync", CredentialPath: cred}
 	res, err := Enroll(t.Context(), o, "abcde-23456", "")
 	if err != nil {
@@ -142,12 +144,12 @@ func TestEnroll(t *testing.T) {
 
 func TestEnrollRefused(t *testing.T) {
 	dir := t.TempDir()
-	srv, _ := fakeServer(t, http.StatusGone, ErrorResponse{Code: ErrorCodeExpired, Error: "enrollment code expired: ask the site manager for a new one"})
+	srv, _ := fakeServer(t, http.StatusGone, syncproto.EnrollErrorResponse{Code: syncproto.EnrollErrorExpired, Error: "enrollment code expired: ask the site manager for a new one"})
 	o := Options{Server: srv.URL, CredentialPath: filepath.Join(dir, "credential")}
 	_, err := Enroll(t.Context(), o, "ABCDE23456", "")
 	var se *ServerError
-	if !errors.As(err, &se) || se.Code != ErrorCodeExpired || se.Status != http.StatusGone {
-		t.Fatalf("Enroll = %v, want a ServerError %s", err, ErrorCodeExpired)
+	if !errors.As(err, &se) || se.Code != syncproto.EnrollErrorExpired || se.Status != http.StatusGone {
+		t.Fatalf("Enroll = %v, want a ServerError %s", err, syncproto.EnrollErrorExpired)
 	}
 	if _, err := os.Stat(o.CredentialPath); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a refused enrollment wrote a credential file")
