@@ -76,6 +76,9 @@ var (
 	// ErrNoSession is a session token that is unknown, expired (idle or
 	// absolute), revoked, or whose user is disabled or grant has ended.
 	ErrNoSession = errors.New("account: no valid session")
+	// ErrLastAdmin is a change that would leave an organisation without an
+	// enabled org admin, and so without anyone to administer it.
+	ErrLastAdmin = errors.New("account: the organisation's last admin")
 	// ErrGrantInvalid is an inspector link or code that is unknown,
 	// expired, revoked or used up. It does not say which.
 	ErrGrantInvalid = errors.New("account: inspector access unknown or expired")
@@ -518,6 +521,11 @@ func (s *Store) RevokeRole(ctx context.Context, by Principal, userID, org int64,
 		if tag.RowsAffected() == 0 {
 			return ErrNotFound
 		}
+		if role == RoleOrgAdmin {
+			if err := keepAnAdmin(ctx, tx, org); err != nil {
+				return err
+			}
+		}
 		if role == RoleSiteManager {
 			if _, err := tx.Exec(ctx, `DELETE FROM site_managers WHERE user_id = $1 AND org_id = $2`, userID, org); err != nil {
 				return err
@@ -530,6 +538,27 @@ func (s *Store) RevokeRole(ctx context.Context, by Principal, userID, org int64,
 	})
 	if err != nil {
 		return fmt.Errorf("account: revoke role: %w", err)
+	}
+	return nil
+}
+
+// keepAnAdmin refuses, with ErrLastAdmin, a change that has left org
+// without an enabled org admin. Every admin seat of org is locked first,
+// so that two admins revoking each other at once cannot both pass: the
+// second waits for the first and then sees its seat gone.
+func keepAnAdmin(ctx context.Context, tx pgx.Tx, org int64) error {
+	rows, err := tx.Query(ctx, `
+		SELECT u.disabled_at IS NULL FROM memberships m JOIN users u USING (user_id)
+		WHERE m.org_id = $1 AND m.role = 'org_admin' FOR UPDATE OF m`, org)
+	if err != nil {
+		return err
+	}
+	enabled, err := pgx.CollectRows(rows, pgx.RowTo[bool])
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(enabled, true) {
+		return ErrLastAdmin
 	}
 	return nil
 }
@@ -733,7 +762,34 @@ func (s *Store) BootstrapOperator(ctx context.Context, email, name string) (User
 }
 
 func (s *Store) bootstrap(ctx context.Context, org int64, role Role, email, name string) (User, string, error) {
-	by := System("cli")
+	u, pw, err := s.invite(ctx, System("cli"), org, role, email, name)
+	if err != nil {
+		return User{}, "", fmt.Errorf("account: bootstrap %s: %w", role, err)
+	}
+	return u, pw, nil
+}
+
+// InviteUser creates a user with one role in org and a random one-time
+// password, returned once: the user must change it at first login and
+// then enrol TOTP, as a bootstrapped admin does. by must administer org;
+// the operator role is not given this way (see BootstrapOperator).
+// Everything happens in one transaction, so that a failed invitation
+// leaves no user behind that nobody can see.
+func (s *Store) InviteUser(ctx context.Context, by Principal, org int64, role Role, email, name string) (User, string, error) {
+	if err := checkRoleChange(by, org, role); err != nil {
+		return User{}, "", err
+	}
+	if role == RoleOperator {
+		return User{}, "", ErrForbidden
+	}
+	u, pw, err := s.invite(ctx, by, org, role, email, name)
+	if err != nil {
+		return User{}, "", fmt.Errorf("account: invite user: %w", err)
+	}
+	return u, pw, nil
+}
+
+func (s *Store) invite(ctx context.Context, by Principal, org int64, role Role, email, name string) (User, string, error) {
 	pw, err := newInitialPassword()
 	if err != nil {
 		return User{}, "", err
@@ -763,7 +819,7 @@ func (s *Store) bootstrap(ctx context.Context, org int64, role Role, email, name
 		return s.storePassword(ctx, tx, by, u.ID, h, true, ActionPasswordReset)
 	})
 	if err != nil {
-		return User{}, "", fmt.Errorf("account: bootstrap %s: %w", role, err)
+		return User{}, "", err
 	}
 	return u, pw, nil
 }

@@ -87,6 +87,32 @@ func (s *Store) CreateOrganisation(ctx context.Context, o NewOrganisation) (int6
 	return id, nil
 }
 
+// OrganisationByNumber finds an organisation by its organisation number,
+// or a sole trader's by the personnummer (through its keyed index), and
+// returns its id and name; ErrNotFound when there is none. Organisation
+// numbers are public, so this takes no viewer: an org admin putting a
+// contractor on a site finds it here before creating it.
+func (s *Store) OrganisationByNumber(ctx context.Context, number string) (int64, string, error) {
+	num, err := idnum.ParseOrgNumber(number, s.now())
+	if err != nil {
+		return 0, "", invalid("organisation number: %v", err)
+	}
+	where, arg := "org_number = $1", any(num.String())
+	if p, ok := num.Person(); ok {
+		where, arg = "org_id_index = $1", s.keys.Index(p.String())
+	}
+	var id int64
+	var name string
+	err = s.pool.QueryRow(ctx, `SELECT org_id, name FROM organisations WHERE `+where, arg).Scan(&id, &name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, "", ErrNotFound
+	}
+	if err != nil {
+		return 0, "", fmt.Errorf("registry: organisation: %w", err)
+	}
+	return id, name, nil
+}
+
 // NewSite describes a construction site.
 type NewSite struct {
 	Ident              string // Skatteverket's identifikationsnummer

@@ -245,3 +245,29 @@ func count(t *testing.T, w *world, sql string) int {
 	}
 	return n
 }
+
+func TestOrganisationByNumber(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	sole, err := w.s.CreateOrganisation(ctx, NewOrganisation{Name: "Bertils Måleri", OrgNumber: "811218-9876"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		number string
+		id     int64
+		name   string
+		err    error
+	}{
+		{"5567037485", w.sub, "El AB", nil},
+		{"556703-7485", w.sub, "El AB", nil},
+		{"19811218-9876", sole, "Bertils Måleri", nil}, // a sole trader, by the index
+		{"556000-0001", 0, "", ErrNotFound},
+		{"556703-7486", 0, "", ErrInvalid},
+	} {
+		id, name, err := w.s.OrganisationByNumber(ctx, c.number)
+		if id != c.id || name != c.name || !errors.Is(err, c.err) {
+			t.Errorf("OrganisationByNumber(%s) = %d, %q, %v; want %d, %q, %v", c.number, id, name, err, c.id, c.name, c.err)
+		}
+	}
+}

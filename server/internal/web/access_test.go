@@ -84,6 +84,27 @@ var accessTable = map[string]expect{
 	"POST /sites/{site}/terminals/{terminal}/revoke":    {303, 303, 404, 403, 404, 403, 403, 404, 303, 303},
 	"POST /sites/{site}/terminals/{terminal}/rotate":    {200, 200, 404, 403, 404, 403, 403, 404, 303, 303},
 	"GET /audit":                                        {200, 200, 200, 403, 403, 403, 403, 403, 303, 303},
+	"POST /orgs/{org}/sites":                            {303, 403, 403, 404, 404, 404, 404, 404, 303, 303},
+	"GET /sites/{site}/contractors":                     {200, 403, 404, 403, 404, 403, 403, 404, 303, 303},
+	"POST /sites/{site}/contractors":                    {303, 403, 404, 403, 404, 403, 403, 404, 303, 303},
+	"GET /orgs/{org}/users":                             {200, 403, 403, 404, 404, 404, 404, 404, 303, 303},
+	"POST /orgs/{org}/users":                            {200, 403, 403, 404, 404, 404, 404, 404, 303, 303},
+	"POST /orgs/{org}/users/{user}/roles":               {303, 403, 403, 404, 404, 404, 404, 404, 303, 303},
+	"POST /orgs/{org}/users/{user}/sites":               {303, 403, 403, 404, 404, 404, 404, 404, 303, 303},
+	"POST /orgs/{org}/users/{user}/disable":             {303, 403, 403, 404, 404, 404, 404, 404, 303, 303},
+	"POST /orgs/{org}/users/{user}/password":            {200, 403, 403, 404, 404, 404, 404, 404, 303, 303},
+}
+
+// adminRoutes are the administration routes: an org admin of another
+// tenant gets 404 from each (TestAdminOtherTenant).
+func adminPatterns(table []route) []string {
+	var out []string
+	for _, rt := range table {
+		if rt.access == orgAdmin || rt.access == siteAdmin {
+			out = append(out, rt.pattern)
+		}
+	}
+	return out
 }
 
 // formToken is the pre-session form token the access test sends with
@@ -98,6 +119,9 @@ type accessWorld struct {
 	expiredToken string
 	spareGrant   int64
 	spareCode    int64
+	// spareUser is a site manager of bygg without sites, for the users
+	// page's actions.
+	spareUser user
 }
 
 func newAccessWorld(t *testing.T) *accessWorld {
@@ -110,6 +134,7 @@ func newAccessWorld(t *testing.T) *accessWorld {
 	w.users[roleContractorAdmin] = w.newUser(t, "admin@el.se", w.el, account.RoleContractorAdmin)
 	w.users[roleOtherAdmin] = w.newUser(t, "admin@annat.se", w.other, account.RoleContractorAdmin)
 	w.users[roleOperator] = w.newUser(t, "drift@liggare.se", 0, account.RoleOperator)
+	w.spareUser = w.newUser(t, "reserv@bygg.se", w.bygg, account.RoleSiteManager)
 	principal := func(u user) account.Principal {
 		p, err := st.Principal(ctx, account.Session{UserID: u.id})
 		if err != nil {
@@ -167,7 +192,8 @@ func (w *accessWorld) requestFor(t *testing.T, pattern string, role int, tok str
 	t.Helper()
 	method, path, _ := strings.Cut(pattern, " ")
 	path = strings.NewReplacer("{site}", itoa(w.siteA), "{grant}", itoa(w.spareGrant), "{file}", "style.css",
-		"{person}", itoa(w.anna), "{code}", itoa(w.spareCode), "{terminal}", "TA", "{$}", "").Replace(path)
+		"{person}", itoa(w.anna), "{code}", itoa(w.spareCode), "{terminal}", "TA", "{$}", "",
+		"{org}", itoa(w.bygg), "{user}", itoa(w.spareUser.id)).Replace(path)
 	if pattern == "GET /sites/{site}/export" {
 		path += "?format=csv"
 	}
@@ -209,6 +235,24 @@ func (w *accessWorld) requestFor(t *testing.T, pattern string, role int, tok str
 		form.Set("hours", "1")
 	case "POST /sites/{site}/inspect":
 		form.Set("q", personnummer(1980, 1, 1, 1))
+	case "POST /orgs/{org}/sites":
+		form.Set("ident", fmt.Sprintf("NYPLATS%06d", role))
+		form.Set("name", "Ny plats")
+		form.Set("byggherre", "Fastighets AB")
+		form.Set("byggherre_nr", "556036-0793")
+	case "POST /sites/{site}/contractors":
+		form.Set("orgnr", "556677-8899") // el, on the site already
+		form.Set("name", "El AB")
+	case "POST /orgs/{org}/users":
+		form.Set("email", fmt.Sprintf("ny%d@bygg.se", role))
+		form.Set("name", "Ny Användare")
+		form.Set("role", "site_manager")
+	case "POST /orgs/{org}/users/{user}/roles":
+		form.Set("op", "grant")
+		form.Set("role", "site_manager")
+	case "POST /orgs/{org}/users/{user}/sites":
+		form.Set("op", "assign")
+		form.Set("site", itoa(w.siteB))
 	case "POST /sites/{site}/enrollment-codes":
 		form.Set("hours", "24")
 		form.Set("direction", "in")
@@ -312,5 +356,24 @@ func TestAccessShowsOwnPeople(t *testing.T) {
 	resp := w.do(t, request{method: "GET", path: "/fleet", session: w.sessionOf(t, roleOperator)})
 	if body := readBody(t, resp); !strings.Contains(body, "TA") || !strings.Contains(body, "TC") {
 		t.Errorf("fleet page lacks terminals:\n%s", body)
+	}
+}
+
+// TestAdminOtherTenant checks that an org admin of another tenant gets 404
+// from every administration route of bygg and its site: tenants never
+// learn of each other.
+func TestAdminOtherTenant(t *testing.T) {
+	w := newAccessWorld(t)
+	other := w.newUser(t, "admin@annat.se.example", w.other, account.RoleOrgAdmin)
+	tok := w.session(t, other)
+	for _, pattern := range adminPatterns(w.srv.table) {
+		rq := w.requestFor(t, pattern, roleOwnerAdmin, tok)
+		if rq.form != nil {
+			rq.form.Set(account.CSRFField, w.csrf(t, tok))
+		}
+		resp := w.do(t, rq)
+		if body := readBody(t, resp); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s as another tenant's admin = %d, want 404\n%.400s", pattern, resp.StatusCode, body)
+		}
 	}
 }

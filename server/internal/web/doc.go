@@ -5,7 +5,10 @@
 // and their redemption, the inspector's view of the combined ledger (per
 // company, per person, as of any moment) and its exports, the audit log,
 // a site's terminals with their enrollment codes, revocation and
-// re-enrollment, and the operator's fleet health.
+// re-enrollment, the operator's fleet health, and an org admin's set-up:
+// creating sites, putting contractors on them (the chain of who hired
+// whom), and the organisation's users (invitations with a one-time
+// password shown once, roles, managed sites, disabling, password resets).
 //
 // # Shape
 //
@@ -36,7 +39,10 @@
 // relation to the site gets 404, one whose relation lacks the action 403.
 // An operator sees terminals and no personal data. The audit log is not a
 // site route: an org admin reads its organisation's log, a site manager
-// the entries about its sites (auditScopes), nobody else.
+// the entries about its sites (auditScopes), nobody else. The
+// administration routes are an organisation's ({org}: orgAdmin) or a
+// site's ({site}: siteAdmin) and need an org admin of it, or of the
+// site's owner; another tenant's principal gets 404 there too.
 //
 // # Personal data in requests
 //

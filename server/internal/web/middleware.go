@@ -57,6 +57,8 @@ type reqCtx struct {
 	// Site and Access, for site routes.
 	Site   siteInfo
 	Access account.Access
+	// Org is the organisation of an orgAdmin route.
+	Org orgInfo
 	// public: the route takes pre-session form tokens.
 	public    bool
 	formToken string
@@ -167,7 +169,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route, rc *req
 		if !account.IsOperator(rc.P) {
 			return errForbidden
 		}
-	case site:
+	case orgAdmin:
+		id, err := strconv.ParseInt(r.PathValue("org"), 10, 64)
+		if err != nil || id <= 0 || len(rc.P.Roles[id]) == 0 {
+			return errNotFound
+		}
+		if !account.CanManageOrg(rc.P, id) {
+			return errForbidden
+		}
+		if rc.Org, err = s.org(ctx, id); err != nil {
+			return err
+		}
+	case site, siteAdmin:
 		id, err := strconv.ParseInt(r.PathValue("site"), 10, 64)
 		if err != nil || id <= 0 {
 			return errNotFound
@@ -180,7 +193,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route, rc *req
 		if !ok {
 			return errNotFound
 		}
-		if !acc.Allowed[rt.action] {
+		if rt.access == siteAdmin && !account.CanManageOrg(rc.P, si.Owner) || rt.access == site && !acc.Allowed[rt.action] {
 			return errForbidden
 		}
 		rc.Site, rc.Access = si, acc

@@ -22,6 +22,13 @@ const (
 	operator
 	// site routes have a {site} path value and need route.action there.
 	site
+	// siteAdmin routes have a {site} path value and need an org admin of
+	// the site's owner: who may set the site up (its contractors).
+	siteAdmin
+	// orgAdmin routes have an {org} path value and need an org admin of
+	// it; a principal with no role there gets 404, so that tenants never
+	// learn of each other.
+	orgAdmin
 )
 
 // handler serves one request of a route; an error it returns becomes the
@@ -56,6 +63,7 @@ func (s *Server) routes() []route {
 		s.inspectRoutes(),
 		s.terminalRoutes(),
 		s.auditRoutes(),
+		s.adminRoutes(),
 	} {
 		all = append(all, group...)
 	}

@@ -23,16 +23,11 @@ func (s *Server) siteRoutes() []route {
 }
 
 func (s *Server) siteList(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	sites, err := s.visibleSites(r.Context(), rc.P)
-	if err != nil {
-		return err
-	}
-	if rc.P.Inspector != nil && len(sites) == 1 {
-		http.Redirect(w, r, "/sites/"+strconv.FormatInt(sites[0].ID, 10), http.StatusSeeOther)
+	if rc.P.Inspector != nil {
+		http.Redirect(w, r, "/sites/"+strconv.FormatInt(rc.P.Inspector.SiteID, 10), http.StatusSeeOther)
 		return nil
 	}
-	s.render(w, rc, http.StatusOK, "sites", view{Title: rc.T("sites.title"), D: sites})
-	return nil
+	return s.renderSites(w, r, rc, http.StatusOK, view{Title: rc.T("sites.title")}, siteForm{})
 }
 
 type fleetData struct {

@@ -397,6 +397,9 @@ func TestCatalogue(t *testing.T) {
 	for _, m := range []string{"counted", "double", "void", "unknown_card", "unassigned", "pending"} {
 		used["mark."+m] = true
 	}
+	for _, r := range orgRoles {
+		used["role."+string(r)] = true
+	}
 	for _, d := range []string{"in", "out", "toggle"} {
 		used["dir."+d] = true
 	}
