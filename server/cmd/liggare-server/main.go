@@ -8,6 +8,9 @@
 //	                                   print a single-use enrollment code for a kiosk
 //	liggare-server terminal add ID...  register terminals, print a credential each
 //	liggare-server terminal revoke ID  revoke every credential of a terminal
+//	liggare-server org create --name NAME --org-number NNNNNN-NNNN --admin EMAIL
+//	                                   create a tenant and its first admin (one-time password)
+//	liggare-server keygen              print new keys for identity numbers (--pii-keys, --pii-index-key)
 //	liggare-server devdb --dir DIR     run a private PostgreSQL for development,
 //	                                   printing its URL, until interrupted
 //
