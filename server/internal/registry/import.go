@@ -29,12 +29,35 @@ const (
 // imported.
 var ErrImport = errors.New("registry: import refused")
 
-// LineError is one problem on one line of an imported file. Messages never
-// repeat an identity number in full.
+// Problem says what kind of problem a LineError is, so that a user
+// interface can say it in its own language.
+type Problem string
+
+// The problems an import reports.
+const (
+	ProblemTooLarge      Problem = "too_large"      // the file is over MaxImportBytes
+	ProblemNoHeader      Problem = "no_header"      // no header line could be read
+	ProblemMissingColumn Problem = "missing_column" // Column names the required column
+	ProblemUnreadable    Problem = "unreadable"     // not valid CSV
+	ProblemTooMany       Problem = "too_many"       // over MaxImportRows people
+	ProblemNoPeople      Problem = "no_people"      // a header and nothing else
+	ProblemInvalid       Problem = "invalid"        // Field's value is refused; Err says why
+	ProblemRepeated      Problem = "repeated"       // the value is on line Prev too
+	ProblemTaken         Problem = "taken"          // the card or chip is another's already
+)
+
+// LineError is one problem on one line of an imported file. Message is
+// English, for logs and the CLI. Messages never repeat an identity number
+// in full.
 type LineError struct {
 	Line    int
 	Column  string
 	Message string
+
+	Problem Problem
+	Field   Field // the refused field, for ProblemInvalid
+	Err     error // the parser's error, if any (idnum.ErrCheckDigit, ...)
+	Prev    int   // the earlier line, for ProblemRepeated
 }
 
 func (e LineError) Error() string {
@@ -102,7 +125,7 @@ func (s *Store) ImportCSV(ctx context.Context, viewer int64, r io.Reader) (Impor
 		return ImportResult{}, fmt.Errorf("registry: import: %w", err)
 	}
 	if len(data) > MaxImportBytes {
-		return ImportResult{}, &ImportError{Lines: []LineError{{Message: fmt.Sprintf("file larger than %d bytes", MaxImportBytes)}}}
+		return ImportResult{}, &ImportError{Lines: []LineError{{Problem: ProblemTooLarge, Message: fmt.Sprintf("file larger than %d bytes", MaxImportBytes)}}}
 	}
 	rows, ierr := s.parseCSV(data)
 	if ierr != nil {
@@ -114,7 +137,10 @@ func (s *Store) ImportCSV(ctx context.Context, viewer int64, r io.Reader) (Impor
 		for _, row := range rows {
 			pid, err := s.addPerson(ctx, tx, viewer, row.person)
 			if err != nil {
-				lineErrs = append(lineErrs, LineError{Line: row.line, Message: cleanErr(err)})
+				if !rowRefused(err) {
+					return err
+				}
+				lineErrs = append(lineErrs, storeLineError(row.line, "", err))
 				continue
 			}
 			res.People++
@@ -123,7 +149,10 @@ func (s *Store) ImportCSV(ctx context.Context, viewer int64, r io.Reader) (Impor
 			}
 			row.card.PersonID = pid
 			if _, err := s.addCard(ctx, tx, viewer, *row.card); err != nil {
-				lineErrs = append(lineErrs, LineError{Line: row.line, Column: "card", Message: cleanErr(err)})
+				if !rowRefused(err) {
+					return err
+				}
+				lineErrs = append(lineErrs, storeLineError(row.line, "kortnummer", err))
 				continue
 			}
 			res.Cards++
@@ -142,11 +171,20 @@ func (s *Store) ImportCSV(ctx context.Context, viewer int64, r io.Reader) (Impor
 	return res, nil
 }
 
-func cleanErr(err error) string {
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "registry: ")
-	msg = strings.TrimPrefix(msg, "invalid input: ")
-	return msg
+// rowRefused tells a refusal of a row's values from a failure of the
+// database, which aborts the import as a whole.
+func rowRefused(err error) bool {
+	return errors.Is(err, ErrInvalid) || errors.Is(err, ErrExists)
+}
+
+// storeLineError is a LineError for a row the store refused.
+func storeLineError(line int, column string, err error) LineError {
+	var ie *InputError
+	if errors.As(err, &ie) {
+		return LineError{Line: line, Column: column, Problem: ProblemInvalid, Field: ie.Field, Err: ie.Err,
+			Message: strings.TrimPrefix(ie.Error(), ErrInvalid.Error()+": ")}
+	}
+	return LineError{Line: line, Column: column, Problem: ProblemTaken, Message: strings.TrimPrefix(err.Error(), ErrExists.Error()+": ")}
 }
 
 func capErrors(errs []LineError) *ImportError {
@@ -169,7 +207,7 @@ func (s *Store) parseCSV(data []byte) ([]importRow, error) {
 	cr.TrimLeadingSpace = true
 	header, err := cr.Read()
 	if err != nil {
-		return nil, &ImportError{Lines: []LineError{{Line: 1, Message: "no header line: " + err.Error()}}}
+		return nil, &ImportError{Lines: []LineError{{Line: 1, Problem: ProblemNoHeader, Message: "no header line: " + err.Error()}}}
 	}
 	cols := make(map[string]int)
 	for i, h := range header {
@@ -185,7 +223,7 @@ func (s *Store) parseCSV(data []byte) ([]importRow, error) {
 	var errs []LineError
 	for _, req := range []string{"name", "id"} {
 		if _, ok := cols[req]; !ok {
-			errs = append(errs, LineError{Line: 1, Message: fmt.Sprintf("missing column %q (one of: %s)",
+			errs = append(errs, LineError{Line: 1, Column: importColumns[req][0], Problem: ProblemMissingColumn, Message: fmt.Sprintf("missing column %q (one of: %s)",
 				importColumns[req][0], strings.Join(importColumns[req], ", "))})
 		}
 	}
@@ -214,7 +252,7 @@ func (s *Store) parseCSV(data []byte) ([]importRow, error) {
 			if errors.As(err, &pe) {
 				line = pe.Line
 			}
-			errs = append(errs, LineError{Line: line, Message: "unreadable line: " + err.Error()})
+			errs = append(errs, LineError{Line: line, Problem: ProblemUnreadable, Message: "unreadable line: " + err.Error()})
 			if len(errs) > MaxImportErrors {
 				break
 			}
@@ -224,41 +262,41 @@ func (s *Store) parseCSV(data []byte) ([]importRow, error) {
 			continue
 		}
 		if len(rows) >= MaxImportRows {
-			errs = append(errs, LineError{Line: line, Message: fmt.Sprintf("more than %d people in one file", MaxImportRows)})
+			errs = append(errs, LineError{Line: line, Problem: ProblemTooMany, Message: fmt.Sprintf("more than %d people in one file", MaxImportRows)})
 			break
 		}
 		row := importRow{line: line, person: NewPerson{Name: field(rec, "name"), IDNumber: field(rec, "id"), Country: field(rec, "country")}}
 		if row.person.Name == "" {
-			errs = append(errs, LineError{Line: line, Column: "namn", Message: "empty"})
+			errs = append(errs, LineError{Line: line, Column: "namn", Problem: ProblemInvalid, Field: FieldPersonName, Message: "empty"})
 		}
 		ident, err := ParseIdentity(row.person.IDNumber, row.person.Country, now)
 		if err != nil {
-			errs = append(errs, LineError{Line: line, Column: "personnummer", Message: err.Error()})
+			errs = append(errs, LineError{Line: line, Column: "personnummer", Problem: ProblemInvalid, Field: FieldIdentity, Err: err, Message: err.Error()})
 		} else if prev, dup := seen[ident.canonical]; dup {
-			errs = append(errs, LineError{Line: line, Column: "personnummer", Message: fmt.Sprintf("%s also on line %d", ident.masked, prev)})
+			errs = append(errs, LineError{Line: line, Column: "personnummer", Problem: ProblemRepeated, Prev: prev, Message: fmt.Sprintf("%s also on line %d", ident.masked, prev)})
 		} else {
 			seen[ident.canonical] = line
 		}
 		if card := field(rec, "card"); card != "" {
 			num, err := idnum.ParseCardNumber(card)
 			if err != nil {
-				errs = append(errs, LineError{Line: line, Column: "kortnummer", Message: err.Error()})
+				errs = append(errs, LineError{Line: line, Column: "kortnummer", Problem: ProblemInvalid, Field: FieldCardNumber, Err: err, Message: err.Error()})
 			} else if prev, dup := seenCard[num.String()]; dup {
-				errs = append(errs, LineError{Line: line, Column: "kortnummer", Message: fmt.Sprintf("%s also on line %d", num, prev)})
+				errs = append(errs, LineError{Line: line, Column: "kortnummer", Problem: ProblemRepeated, Prev: prev, Message: fmt.Sprintf("%s also on line %d", num, prev)})
 			} else {
 				seenCard[num.String()] = line
 			}
 			nc := &NewCard{CardNumber: card}
 			if chip := field(rec, "chip"); chip != "" {
 				if _, err := idnum.ParseChipUID(chip); err != nil {
-					errs = append(errs, LineError{Line: line, Column: "chip", Message: err.Error()})
+					errs = append(errs, LineError{Line: line, Column: "chip", Problem: ProblemInvalid, Field: FieldChipUID, Err: err, Message: err.Error()})
 				}
 				nc.ChipUIDs = []string{chip}
 			}
 			if v := field(rec, "valid_until"); v != "" {
 				d, err := time.Parse("2006-01-02", v)
 				if err != nil {
-					errs = append(errs, LineError{Line: line, Column: "giltig till", Message: "want a date like 2027-06-30"})
+					errs = append(errs, LineError{Line: line, Column: "giltig till", Problem: ProblemInvalid, Field: FieldValidUntil, Message: "want a date like 2027-06-30"})
 				}
 				nc.ValidUntil = d
 			}
@@ -273,7 +311,7 @@ func (s *Store) parseCSV(data []byte) ([]importRow, error) {
 		return nil, capErrors(errs)
 	}
 	if len(rows) == 0 {
-		return nil, &ImportError{Lines: []LineError{{Line: 2, Message: "no people in the file"}}}
+		return nil, &ImportError{Lines: []LineError{{Line: 2, Problem: ProblemNoPeople, Message: "no people in the file"}}}
 	}
 	return rows, nil
 }

@@ -27,8 +27,56 @@ var (
 	ErrExists = errors.New("registry: already exists")
 )
 
-func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+// Field names the input a refusal is about, so that a user interface can
+// say which of its fields to fix in its own language.
+type Field string
+
+// The fields the registry checks.
+const (
+	FieldOrgName         Field = "org_name"
+	FieldOrgNumber       Field = "org_number"
+	FieldSiteIdent       Field = "site_ident"
+	FieldSiteName        Field = "site_name"
+	FieldByggherreNumber Field = "byggherre_org_number"
+	FieldTimeZone        Field = "time_zone"
+	FieldHirer           Field = "hired_by"
+	FieldPersonName      Field = "person_name"
+	FieldIdentity        Field = "identity"
+	FieldCardNumber      Field = "card_number"
+	FieldChipUID         Field = "chip_uid"
+	FieldCardStatus      Field = "card_status"
+	FieldValidUntil      Field = "valid_until"
+	FieldDirection       Field = "direction"
+)
+
+// InputError is a refusal of one field's value. It matches ErrInvalid
+// (errors.Is) and, when the value failed a parser, that parser's error
+// too, such as idnum.ErrCheckDigit. Its message is English, for logs and
+// the CLI.
+type InputError struct {
+	Field  Field
+	Reason string // English: what is wrong
+	Err    error  // the parser's error, or nil
+}
+
+func (e *InputError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%v: %s: %v", ErrInvalid, e.Reason, e.Err)
+	}
+	return fmt.Sprintf("%v: %s", ErrInvalid, e.Reason)
+}
+
+// Unwrap makes errors.Is see ErrInvalid and the parser's error.
+func (e *InputError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrInvalid, e.Err}
+	}
+	return []error{ErrInvalid}
+}
+
+// invalid refuses field's value; err is the parser's error, if any.
+func invalid(field Field, err error, format string, args ...any) error {
+	return &InputError{Field: field, Reason: fmt.Sprintf(format, args...), Err: err}
 }
 
 // Store is the registry in PostgreSQL.
@@ -59,11 +107,11 @@ type NewOrganisation struct {
 func (s *Store) CreateOrganisation(ctx context.Context, o NewOrganisation) (int64, error) {
 	name := strings.TrimSpace(o.Name)
 	if name == "" {
-		return 0, invalid("organisation name is empty")
+		return 0, invalid(FieldOrgName, nil, "organisation name is empty")
 	}
 	num, err := idnum.ParseOrgNumber(o.OrgNumber, s.now())
 	if err != nil {
-		return 0, invalid("organisation number: %v", err)
+		return 0, invalid(FieldOrgNumber, err, "organisation number")
 	}
 	var enc, index []byte
 	shown := num.String()
@@ -95,7 +143,7 @@ func (s *Store) CreateOrganisation(ctx context.Context, o NewOrganisation) (int6
 func (s *Store) OrganisationByNumber(ctx context.Context, number string) (int64, string, error) {
 	num, err := idnum.ParseOrgNumber(number, s.now())
 	if err != nil {
-		return 0, "", invalid("organisation number: %v", err)
+		return 0, "", invalid(FieldOrgNumber, err, "organisation number")
 	}
 	where, arg := "org_number = $1", any(num.String())
 	if p, ok := num.Person(); ok {
@@ -128,21 +176,21 @@ type NewSite struct {
 func (s *Store) CreateSite(ctx context.Context, viewer int64, n NewSite) (int64, error) {
 	ident, err := idnum.ParseSiteID(n.Ident)
 	if err != nil {
-		return 0, invalid("site id: %v", err)
+		return 0, invalid(FieldSiteIdent, err, "site id")
 	}
 	if strings.TrimSpace(n.Name) == "" {
-		return 0, invalid("site name is empty")
+		return 0, invalid(FieldSiteName, nil, "site name is empty")
 	}
 	bh, err := idnum.ParseOrgNumber(n.ByggherreOrgNumber, s.now())
 	if err != nil {
-		return 0, invalid("byggherre's organisation number: %v", err)
+		return 0, invalid(FieldByggherreNumber, err, "byggherre's organisation number")
 	}
 	tz := n.TimeZone
 	if tz == "" {
 		tz = "Europe/Stockholm"
 	}
 	if _, err := time.LoadLocation(tz); err != nil {
-		return 0, invalid("time zone %q: %v", tz, err)
+		return 0, invalid(FieldTimeZone, err, "time zone %q", tz)
 	}
 	var id int64
 	err = s.pool.QueryRow(ctx, `
@@ -174,7 +222,7 @@ func (s *Store) AddContractor(ctx context.Context, viewer, siteID, contractor, h
 				return err
 			}
 			if !ok {
-				return invalid("the hiring organisation is not on the site")
+				return invalid(FieldHirer, nil, "the hiring organisation is not on the site")
 			}
 		}
 		var hb *int64
@@ -260,11 +308,11 @@ func (s *Store) AddPerson(ctx context.Context, viewer int64, n NewPerson) (int64
 func (s *Store) addPerson(ctx context.Context, tx pgx.Tx, viewer int64, n NewPerson) (int64, error) {
 	name := strings.TrimSpace(n.Name)
 	if name == "" || len(name) > 200 {
-		return 0, invalid("name must be 1-200 bytes")
+		return 0, invalid(FieldPersonName, nil, "name must be 1-200 bytes")
 	}
 	ident, err := ParseIdentity(n.IDNumber, n.Country, s.now())
 	if err != nil {
-		return 0, invalid("identity number: %v", err)
+		return 0, invalid(FieldIdentity, err, "identity number")
 	}
 	index := s.keys.Index(ident.canonical)
 	enc, err := s.keys.Seal([]byte(ident.canonical), personAAD(viewer, index))
@@ -303,7 +351,7 @@ type Person struct {
 func (s *Store) FindPerson(ctx context.Context, viewer int64, number, country string) (Person, error) {
 	ident, err := ParseIdentity(number, country, s.now())
 	if err != nil {
-		return Person{}, invalid("identity number: %v", err)
+		return Person{}, invalid(FieldIdentity, err, "identity number")
 	}
 	var p Person
 	err = s.pool.QueryRow(ctx, `
@@ -379,7 +427,7 @@ func (s *Store) AddCard(ctx context.Context, viewer int64, c NewCard) (int64, er
 func (s *Store) addCard(ctx context.Context, tx pgx.Tx, viewer int64, c NewCard) (int64, error) {
 	num, err := idnum.ParseCardNumber(c.CardNumber)
 	if err != nil {
-		return 0, invalid("card number: %v", err)
+		return 0, invalid(FieldCardNumber, err, "card number")
 	}
 	var chips []string
 	for _, u := range c.ChipUIDs {
@@ -388,7 +436,7 @@ func (s *Store) addCard(ctx context.Context, tx pgx.Tx, viewer int64, c NewCard)
 		}
 		uid, err := idnum.ParseChipUID(u)
 		if err != nil {
-			return 0, invalid("chip UID: %v", err)
+			return 0, invalid(FieldChipUID, err, "chip UID")
 		}
 		chips = append(chips, uid.String())
 	}
@@ -397,7 +445,7 @@ func (s *Store) addCard(ctx context.Context, tx pgx.Tx, viewer int64, c NewCard)
 		status = CardActive
 	}
 	if !cardStatuses[status] {
-		return 0, invalid("card status %q", status)
+		return 0, invalid(FieldCardStatus, nil, "card status %q", status)
 	}
 	var ok bool
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM persons WHERE person_id = $1 AND org_id = $2)`,
@@ -440,7 +488,7 @@ func (s *Store) addCard(ctx context.Context, tx pgx.Tx, viewer int64, c NewCard)
 // SetCardStatus records a card's status as ID06 reports it.
 func (s *Store) SetCardStatus(ctx context.Context, viewer, cardID int64, status string) error {
 	if !cardStatuses[status] {
-		return invalid("card status %q", status)
+		return invalid(FieldCardStatus, nil, "card status %q", status)
 	}
 	tag, err := s.pool.Exec(ctx, `UPDATE cards SET status = $3, updated_at = now() WHERE card_id = $1 AND org_id = $2`,
 		cardID, viewer, status)
@@ -461,7 +509,7 @@ var directions = map[string]bool{"in": true, "out": true, "toggle": true}
 // placed by the assignment in force at their event time.
 func (s *Store) AssignTerminal(ctx context.Context, viewer int64, terminalID string, siteID int64, direction string, validFrom time.Time, by string) error {
 	if !directions[direction] {
-		return invalid("direction %q: want in, out or toggle", direction)
+		return invalid(FieldDirection, nil, "direction %q: want in, out or toggle", direction)
 	}
 	if validFrom.IsZero() {
 		validFrom = s.now()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/liggare/liggare/server/internal/idnum"
 	"github.com/liggare/liggare/server/internal/pgtest"
 	"github.com/liggare/liggare/server/internal/pii"
 )
@@ -151,8 +152,14 @@ func TestCreateRefusals(t *testing.T) {
 	if _, err := w.s.CreateSite(ctx, w.sub, NewSite{Ident: "ABCDEFGHIJ123", Name: "x", ByggherreOrgNumber: "556036-0793"}); !errors.Is(err, ErrExists) {
 		t.Errorf("site registered twice: %v", err)
 	}
-	if _, err := w.s.CreateOrganisation(ctx, NewOrganisation{Name: "x", OrgNumber: "556036-0794"}); !errors.Is(err, ErrInvalid) {
-		t.Errorf("bad check digit: %v", err)
+	_, err := w.s.CreateOrganisation(ctx, NewOrganisation{Name: "x", OrgNumber: "556036-0794"})
+	var ie *InputError
+	if !errors.Is(err, ErrInvalid) || !errors.Is(err, idnum.ErrCheckDigit) || !errors.As(err, &ie) || ie.Field != FieldOrgNumber {
+		t.Errorf("bad check digit: %v, want an InputError on %s matching ErrInvalid and idnum.ErrCheckDigit", err, FieldOrgNumber)
+	}
+	_, err = w.s.CreateSite(ctx, w.owner, NewSite{Ident: "ABCDEFGHIJ124", Name: " ", ByggherreOrgNumber: "556036-0793"})
+	if !errors.As(err, &ie) || ie.Field != FieldSiteName || ie.Err != nil {
+		t.Errorf("empty site name: %v, want an InputError on %s", err, FieldSiteName)
 	}
 	if err := w.s.AddContractor(ctx, w.sub, w.site, w.other, 0); !errors.Is(err, ErrNotFound) {
 		t.Errorf("a contractor adds to the owner's site: %v", err)

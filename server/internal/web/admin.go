@@ -13,6 +13,7 @@ import (
 
 	"github.com/liggare/liggare/server/internal/account"
 	"github.com/liggare/liggare/server/internal/audit"
+	"github.com/liggare/liggare/server/internal/idnum"
 	"github.com/liggare/liggare/server/internal/registry"
 )
 
@@ -137,9 +138,9 @@ func (s *Server) siteCreate(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	id, err := s.registry.CreateSite(r.Context(), rc.Org.ID, registry.NewSite{Ident: f.Ident, Name: f.Name,
 		Address: f.Address, ByggherreName: f.Byggherre, ByggherreOrgNumber: f.ByggherreNr, TimeZone: f.TimeZone})
 	if err != nil {
-		status, msg := http.StatusUnprocessableEntity, rc.T("admin.err.invalid", registryDetail(err))
+		status, msg := http.StatusUnprocessableEntity, rc.T("admin.err.invalid", inputProblem(rc, err))
 		if errors.Is(err, registry.ErrExists) {
-			status, msg = http.StatusConflict, rc.T("sites.err.exists", registryDetail(err))
+			status, msg = http.StatusConflict, rc.T("sites.err.exists", f.Ident)
 		} else if !errors.Is(err, registry.ErrInvalid) {
 			return err
 		}
@@ -150,14 +151,56 @@ func (s *Server) siteCreate(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	return nil
 }
 
-// registryDetail is a registry refusal's reason, without the package's
-// prefixes. The registry's messages are English; they name the field.
-func registryDetail(err error) string {
-	msg := err.Error()
-	if i := strings.LastIndex(msg, "registry: "); i >= 0 {
-		msg = msg[i+len("registry: "):]
+// fieldKeys name each registry field in the catalogue.
+var fieldKeys = map[registry.Field]string{
+	registry.FieldOrgName:         "field.org_name",
+	registry.FieldOrgNumber:       "field.org_number",
+	registry.FieldSiteIdent:       "field.site_ident",
+	registry.FieldSiteName:        "field.site_name",
+	registry.FieldByggherreNumber: "field.byggherre_org_number",
+	registry.FieldTimeZone:        "field.time_zone",
+	registry.FieldHirer:           "field.hired_by",
+	registry.FieldPersonName:      "field.person_name",
+	registry.FieldIdentity:        "field.identity",
+	registry.FieldCardNumber:      "field.card_number",
+	registry.FieldChipUID:         "field.chip_uid",
+	registry.FieldCardStatus:      "field.card_status",
+	registry.FieldDirection:       "field.direction",
+	registry.FieldValidUntil:      "field.valid_until",
+}
+
+// inputProblem says in the request's language which field a registry
+// refusal is about and what is wrong with it: the registry's own messages
+// are English, for logs and the CLI.
+func inputProblem(rc *reqCtx, err error) string {
+	var ie *registry.InputError
+	if !errors.As(err, &ie) {
+		return rc.T("input.invalid")
 	}
-	return strings.TrimPrefix(strings.TrimPrefix(msg, "invalid input: "), "already exists: ")
+	return fieldProblem(rc, ie.Field, ie.Err)
+}
+
+// fieldProblem says what is wrong with a field, from the error of the
+// parser that refused it (nil when a rule other than a parser's did).
+func fieldProblem(rc *reqCtx, f registry.Field, parserErr error) string {
+	key, ok := fieldKeys[f]
+	if !ok {
+		return rc.T("input.invalid")
+	}
+	field := rc.T(key)
+	switch {
+	case errors.Is(parserErr, idnum.ErrCheckDigit):
+		return rc.T("input.check_digit", field)
+	case errors.Is(parserErr, idnum.ErrDate):
+		return rc.T("input.date", field)
+	case errors.Is(parserErr, idnum.ErrFormat):
+		return rc.T("input.format", field)
+	case f == registry.FieldValidUntil:
+		return rc.T("input.want_date", field)
+	case parserErr == nil && (f == registry.FieldOrgName || f == registry.FieldSiteName || f == registry.FieldPersonName):
+		return rc.T("input.empty", field)
+	}
+	return rc.T("input.field", field)
 }
 
 // Contractors.
@@ -263,7 +306,7 @@ func (s *Server) contractorAdd(w http.ResponseWriter, r *http.Request, rc *reqCt
 	}
 	switch {
 	case errors.Is(err, registry.ErrInvalid):
-		return fail("admin.err.invalid", http.StatusUnprocessableEntity, registryDetail(err))
+		return fail("admin.err.invalid", http.StatusUnprocessableEntity, inputProblem(rc, err))
 	case err != nil:
 		return err
 	case org == rc.Site.Owner:

@@ -59,11 +59,11 @@ func TestAdminCreateSite(t *testing.T) {
 	}
 	path := "/orgs/" + itoa(w.bygg) + "/sites"
 	for _, c := range []formCase{
-		{"short id", site("ABC123"), http.StatusUnprocessableEntity, "Uppgifterna stämmer inte"},
-		{"bad character", site("ÅBCDEFGHIJ123"), http.StatusUnprocessableEntity, "Uppgifterna stämmer inte"},
+		{"short id", site("ABC123"), http.StatusUnprocessableEntity, "Uppgifterna stämmer inte: Identifikationsnumret har fel format."},
+		{"bad character", site("ÅBCDEFGHIJ123"), http.StatusUnprocessableEntity, "Identifikationsnumret har fel format."},
 		{"duplicate", site("aaaaaaaaaaaa1"), http.StatusConflict, "finns redan"},
-		{"bad byggherre", url.Values{"ident": {"EEEEEEEEEEEE5"}, "name": {"X"}, "byggherre_nr": {"1"}}, http.StatusUnprocessableEntity, "Uppgifterna stämmer inte"},
-		{"bad time zone", func() url.Values { f := site("EEEEEEEEEEEE5"); f.Set("tz", "Mars/Olympus"); return f }(), http.StatusUnprocessableEntity, "Mars/Olympus"},
+		{"bad byggherre", url.Values{"ident": {"EEEEEEEEEEEE5"}, "name": {"X"}, "byggherre_nr": {"1"}}, http.StatusUnprocessableEntity, "Byggherrens organisationsnummer har fel format."},
+		{"bad time zone", func() url.Values { f := site("EEEEEEEEEEEE5"); f.Set("tz", "Mars/Olympus"); return f }(), http.StatusUnprocessableEntity, "Tidszonen stämmer inte."},
 		{"created", site("eeeeeeeeeeee5"), http.StatusSeeOther, ""},
 	} {
 		status, body := w.post(t, tok, path, c.form)
@@ -86,7 +86,7 @@ func TestAdminContractors(t *testing.T) {
 	tok := w.session(t, admin)
 	path := "/sites/" + itoa(w.siteA) + "/contractors"
 	for _, c := range []formCase{
-		{"bad number", url.Values{"orgnr": {"556000-0002"}, "name": {"Måleri AB"}}, http.StatusUnprocessableEntity, "check digit"},
+		{"bad number", url.Values{"orgnr": {"556000-0002"}, "name": {"Måleri AB"}}, http.StatusUnprocessableEntity, "Organisationsnumret har fel kontrollsiffra."},
 		{"owner", url.Values{"orgnr": {"556036-0793"}, "name": {"Bygg AB"}}, http.StatusUnprocessableEntity, "sin egen entreprenör"},
 		{"hirer not on site", url.Values{"orgnr": {"556000-0001"}, "name": {"Måleri AB"}, "hired_by": {itoa(w.other)}}, http.StatusUnprocessableEntity, "Den som anlitat"},
 		{"new organisation under el", url.Values{"orgnr": {"556000-0001"}, "name": {"Måleri AB"}, "hired_by": {itoa(w.el)}}, http.StatusSeeOther, ""},

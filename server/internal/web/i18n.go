@@ -219,6 +219,30 @@ var catalogue = map[string]msg{
 	"sites.err.exists":   {"Arbetsplatsen finns redan (%s).", "The site exists already (%s)."},
 	"admin.err.invalid":  {"Uppgifterna stämmer inte: %s", "The details are not right: %s"},
 
+	// A refused field: "input.*" take the field's name ("field.*").
+	"input.check_digit": {"%s har fel kontrollsiffra.", "%s has a wrong check digit."},
+	"input.date":        {"%s har inget giltigt datum.", "%s holds no valid date."},
+	"input.format":      {"%s har fel format.", "%s has the wrong format."},
+	"input.want_date":   {"%s ska vara ett datum som 2027-06-30.", "%s must be a date like 2027-06-30."},
+	"input.empty":       {"%s saknas eller är för långt.", "%s is missing or too long."},
+	"input.field":       {"%s stämmer inte.", "%s is not right."},
+	"input.invalid":     {"ett av fälten stämmer inte.", "one of the fields is not right."},
+
+	"field.org_name":             {"Organisationens namn", "The organisation's name"},
+	"field.org_number":           {"Organisationsnumret", "The organisation number"},
+	"field.site_ident":           {"Identifikationsnumret", "The identification number"},
+	"field.site_name":            {"Arbetsplatsens namn", "The site's name"},
+	"field.byggherre_org_number": {"Byggherrens organisationsnummer", "The byggherre's organisation number"},
+	"field.time_zone":            {"Tidszonen", "The time zone"},
+	"field.hired_by":             {"Den som anlitat", "The hirer"},
+	"field.person_name":          {"Namnet", "The name"},
+	"field.identity":             {"Person- eller samordningsnumret", "The personal or coordination number"},
+	"field.card_number":          {"Kortnumret", "The card number"},
+	"field.chip_uid":             {"Chip-id:t", "The chip id"},
+	"field.card_status":          {"Kortets status", "The card's status"},
+	"field.direction":            {"Riktningen", "The direction"},
+	"field.valid_until":          {"Giltig till", "Valid until"},
+
 	// Contractors on a site.
 	"contractors.title":        {"Entreprenörer", "Contractors"},
 	"contractors.intro":        {"Företagen som arbetar på arbetsplatsen och vem som anlitat vem. Varje företag ser sin egen personal i liggaren.", "The companies working on the site and who hired whom. Each company sees its own staff in the ledger."},
@@ -497,6 +521,15 @@ var catalogue = map[string]msg{
 	"import.errors":  {"Fel i filen", "Errors in the file"},
 	"import.more":    {"… och %d fel till.", "… and %d more errors."},
 	"import.done":    {"Klart: %d personer och %d kort importerade.", "Done: %d people and %d cards imported."},
+
+	"import.p.too_large":      {"Filen är större än %d MiB. Dela upp den.", "The file is larger than %d MiB. Split it."},
+	"import.p.no_header":      {"Filen saknar rubrikrad.", "The file has no header line."},
+	"import.p.missing_column": {"Kolumnen ”%s” saknas i rubrikraden.", "The column “%s” is missing from the header line."},
+	"import.p.unreadable":     {"Raden går inte att läsa (kontrollera citattecknen).", "The line cannot be read (check its quotes)."},
+	"import.p.too_many":       {"Fler än %d personer i en fil. Dela upp den.", "More than %d people in one file. Split it."},
+	"import.p.no_people":      {"Filen innehåller ingen personal.", "The file holds no staff."},
+	"import.p.repeated":       {"Finns redan på rad %d.", "Also on line %d."},
+	"import.p.taken":          {"Kortet eller chipet är redan registrerat på någon annan.", "The card or chip is registered to someone else already."},
 
 	// Inspector grants.
 	"grants.title":    {"Kontrollbesök", "Inspections"},

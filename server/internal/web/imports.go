@@ -88,3 +88,34 @@ func (s *Server) importPost(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	s.render(w, rc, http.StatusOK, "import", view{Title: rc.T("import.title"), Flash: rc.T("import.done", res.People, res.Cards), D: d})
 	return nil
 }
+
+// lineProblemKeys are the catalogue keys of the problems said without
+// arguments.
+var lineProblemKeys = map[registry.Problem]string{
+	registry.ProblemNoHeader:   "import.p.no_header",
+	registry.ProblemUnreadable: "import.p.unreadable",
+	registry.ProblemNoPeople:   "import.p.no_people",
+	registry.ProblemTaken:      "import.p.taken",
+}
+
+// LineProblem says what is wrong with a line of a refused file, in the
+// request's language.
+func (v view) LineProblem(l registry.LineError) string {
+	rc := v.rc
+	switch l.Problem {
+	case registry.ProblemTooLarge:
+		return rc.T("import.p.too_large", registry.MaxImportBytes>>20)
+	case registry.ProblemMissingColumn:
+		return rc.T("import.p.missing_column", l.Column)
+	case registry.ProblemTooMany:
+		return rc.T("import.p.too_many", registry.MaxImportRows)
+	case registry.ProblemRepeated:
+		return rc.T("import.p.repeated", l.Prev)
+	case registry.ProblemInvalid:
+		return fieldProblem(rc, l.Field, l.Err)
+	}
+	if key, ok := lineProblemKeys[l.Problem]; ok {
+		return rc.T(key)
+	}
+	return l.Message
+}

@@ -409,6 +409,12 @@ func TestCatalogue(t *testing.T) {
 	for _, by := range []string{auth.IssuedByCLI, auth.IssuedByEnrollment, auth.IssuedByRotation} {
 		used["term.issued_by."+by] = true
 	}
+	for _, k := range fieldKeys {
+		used[k] = true
+	}
+	for _, k := range lineProblemKeys {
+		used[k] = true
+	}
 	if len(used) < 100 {
 		t.Fatalf("found only %d keys in use: is the pattern right?", len(used))
 	}
@@ -565,10 +571,30 @@ func TestImport(t *testing.T) {
 		resp := w.do(t, rq)
 		return resp, readBody(t, resp)
 	}
-	resp, body := upload("namn;personnummer;kortnummer\nNy Person;" + personnummer(1990, 1, 1, 5) + ";AB1234567890\nTrasig;12345;\n")
+	resp, body := upload("namn;personnummer;kortnummer\nNy Person;" + personnummer(1990, 1, 1, 5) + ";AB1234567890\nTrasig;12345;\n" +
+		"Igen;" + personnummer(1990, 1, 1, 5) + ";AB12\n")
 	wantStatus(t, resp, body, 422, "")
 	if !strings.Contains(body, "<td>3</td>") || strings.Contains(body, "Ny Person") && !strings.Contains(body, "Importera") {
 		t.Errorf("the refusal does not name line 3:\n%s", body)
+	}
+	// Each problem is said in Swedish, by field: the registry's English
+	// messages are for logs.
+	for _, want := range []string{
+		"Person- eller samordningsnumret har fel format.",
+		"Finns redan på rad 2.",
+		"Kortnumret har fel format.",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the refusal lacks %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, "wrong format") || strings.Contains(body, "also on line") {
+		t.Errorf("the refusal shows the registry's English:\n%s", body)
+	}
+	resp, body = upload("name;kort\nEn Person;AB1234567890\n")
+	wantStatus(t, resp, body, 422, "")
+	if want := "Kolumnen ”personnummer” saknas i rubrikraden."; !strings.Contains(body, want) {
+		t.Errorf("the refusal lacks %q:\n%s", want, body)
 	}
 	resp, body = upload("\ufeffnamn;personnummer;kortnummer\nNy Person;" + personnummer(1990, 1, 1, 5) + ";AB1234567890\n")
 	wantStatus(t, resp, body, 200, "")
