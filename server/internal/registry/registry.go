@@ -216,10 +216,18 @@ func (s *Store) AddContractor(ctx context.Context, viewer, siteID, contractor, h
 			return err
 		}
 		if hiredBy != 0 && hiredBy != viewer {
-			var ok bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM site_contractors WHERE site_id = $1 AND org_id = $2)`,
-				siteID, hiredBy).Scan(&ok); err != nil {
-				return err
+			// FOR SHARE: the hirer cannot be removed (RemoveContractor)
+			// until this contractor is on the site and counted.
+			rows, err := tx.Query(ctx, `
+				SELECT 1 FROM site_contractors WHERE site_id = $1 AND org_id = $2 AND removed_at IS NULL FOR SHARE`,
+				siteID, hiredBy)
+			if err != nil {
+				return fmt.Errorf("registry: add contractor: %w", err)
+			}
+			ok := rows.Next()
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("registry: add contractor: %w", err)
 			}
 			if !ok {
 				return invalid(FieldHirer, nil, "the hiring organisation is not on the site")
@@ -234,6 +242,52 @@ func (s *Store) AddContractor(ctx context.Context, viewer, siteID, contractor, h
 			ON CONFLICT (site_id, org_id) DO UPDATE SET removed_at = NULL`, siteID, contractor, hb)
 		if err != nil {
 			return fmt.Errorf("registry: add contractor: %w", err)
+		}
+		return nil
+	})
+}
+
+// ErrHiredOthers: a contractor cannot leave a site while companies it
+// hired are still on it.
+var ErrHiredOthers = errors.New("registry: the contractor has hired companies still on the site")
+
+// RemoveContractor takes a contractor off a site the viewer owns, from
+// now on: its cards are no longer sent to the site's kiosks. Nothing of the
+// ledger goes: the contractor stays in the site's chain, marked removed,
+// and its people's periods stay as they are. Adding it again puts it back.
+// A contractor that hired companies still on the site is refused
+// (ErrHiredOthers): they are removed first, or the chain would name a
+// hirer that is gone.
+func (s *Store) RemoveContractor(ctx context.Context, viewer, siteID, contractor int64) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := ownsSite(ctx, tx, viewer, siteID); err != nil {
+			return err
+		}
+		// Locked first, so that a contractor it hires meanwhile
+		// (AddContractor holds this row FOR SHARE) is counted below.
+		// The count is a statement of its own: it must see them in a
+		// snapshot taken after the lock was granted.
+		var one, hired int
+		err := tx.QueryRow(ctx, `
+			SELECT 1 FROM site_contractors WHERE site_id = $1 AND org_id = $2 AND removed_at IS NULL FOR UPDATE`,
+			siteID, contractor).Scan(&one)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err == nil {
+			err = tx.QueryRow(ctx, `
+				SELECT count(*) FROM site_contractors WHERE site_id = $1 AND hired_by_org_id = $2 AND removed_at IS NULL`,
+				siteID, contractor).Scan(&hired)
+		}
+		if err != nil {
+			return fmt.Errorf("registry: remove contractor: %w", err)
+		}
+		if hired > 0 {
+			return fmt.Errorf("%w (%d)", ErrHiredOthers, hired)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE site_contractors SET removed_at = now() WHERE site_id = $1 AND org_id = $2`,
+			siteID, contractor); err != nil {
+			return fmt.Errorf("registry: remove contractor: %w", err)
 		}
 		return nil
 	})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -171,6 +172,67 @@ func TestCreateRefusals(t *testing.T) {
 	w.pool.QueryRow(ctx, `SELECT hired_by_org_id FROM site_contractors WHERE org_id = $1`, w.other).Scan(&hiredBy)
 	if hiredBy != w.sub {
 		t.Errorf("hired_by = %d, want the subcontractor %d", hiredBy, w.sub)
+	}
+}
+
+func TestRemoveContractor(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	if err := w.s.AddContractor(ctx, w.owner, w.site, w.other, w.sub); err != nil {
+		t.Fatal(err)
+	}
+	removed := func(org int64) bool {
+		return count(t, w, `SELECT count(*) FROM site_contractors WHERE org_id = `+strconv.FormatInt(org, 10)+` AND removed_at IS NOT NULL`) == 1
+	}
+	if err := w.s.RemoveContractor(ctx, w.sub, w.site, w.other); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a contractor removes from the owner's site: %v, want ErrNotFound", err)
+	}
+	if err := w.s.RemoveContractor(ctx, w.owner, w.site, w.sub); !errors.Is(err, ErrHiredOthers) || removed(w.sub) {
+		t.Errorf("removing the hirer of a contractor still on the site: %v, want ErrHiredOthers", err)
+	}
+	if err := w.s.RemoveContractor(ctx, w.owner, w.site, w.other); err != nil || !removed(w.other) {
+		t.Fatalf("remove the sub-subcontractor: %v", err)
+	}
+	if err := w.s.RemoveContractor(ctx, w.owner, w.site, w.other); !errors.Is(err, ErrNotFound) {
+		t.Errorf("removed twice: %v, want ErrNotFound", err)
+	}
+	if err := w.s.RemoveContractor(ctx, w.owner, w.site, w.sub); err != nil || !removed(w.sub) {
+		t.Fatalf("remove the subcontractor once it hires nobody on the site: %v", err)
+	}
+	if err := w.s.AddContractor(ctx, w.owner, w.site, w.other, w.sub); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a removed contractor as hirer: %v, want ErrInvalid", err)
+	}
+	if err := w.s.AddContractor(ctx, w.owner, w.site, w.sub, 0); err != nil || removed(w.sub) {
+		t.Errorf("adding a removed contractor again: %v, want it back on the site", err)
+	}
+}
+
+// TestRemoveContractorRace: a contractor hired while its hirer is being
+// removed either makes the removal fail or fails itself; the chain never
+// names a removed hirer of a contractor still on the site.
+func TestRemoveContractorRace(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	for i := range 50 {
+		if _, err := w.pool.Exec(ctx, `DELETE FROM site_contractors WHERE org_id = $1`, w.other); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.pool.Exec(ctx, `UPDATE site_contractors SET removed_at = NULL WHERE org_id = $1`, w.sub); err != nil {
+			t.Fatal(err)
+		}
+		errs := make(chan error, 2)
+		go func() { errs <- w.s.AddContractor(ctx, w.owner, w.site, w.other, w.sub) }()
+		go func() { errs <- w.s.RemoveContractor(ctx, w.owner, w.site, w.sub) }()
+		for range 2 {
+			if err := <-errs; err != nil && !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrHiredOthers) {
+				t.Fatalf("round %d: %v", i, err)
+			}
+		}
+		if n := count(t, w, `SELECT count(*) FROM site_contractors c JOIN site_contractors h
+			ON h.site_id = c.site_id AND h.org_id = c.hired_by_org_id
+			WHERE c.removed_at IS NULL AND h.removed_at IS NOT NULL`); n != 0 {
+			t.Fatalf("round %d: %d contractors on the site hired by a removed one", i, n)
+		}
 	}
 }
 

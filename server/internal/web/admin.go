@@ -21,8 +21,9 @@ import (
 // own (users, roles, sites managed, passwords); the registry writes none,
 // so the pages record what they did with it.
 const (
-	ActionSiteCreate    = "registry.site.create"
-	ActionContractorAdd = "registry.contractor.add"
+	ActionSiteCreate       = "registry.site.create"
+	ActionContractorAdd    = "registry.contractor.add"
+	ActionContractorRemove = "registry.contractor.remove"
 )
 
 // adminRoutes are an org admin's pages: creating sites, putting
@@ -32,6 +33,7 @@ func (s *Server) adminRoutes() []route {
 		{pattern: "POST /orgs/{org}/sites", access: orgAdmin, h: s.siteCreate},
 		{pattern: "GET /sites/{site}/contractors", access: siteAdmin, h: s.contractorsPage},
 		{pattern: "POST /sites/{site}/contractors", access: siteAdmin, h: s.contractorAdd},
+		{pattern: "POST /sites/{site}/contractors/{contractor}/remove", access: siteAdmin, h: s.contractorRemove},
 		{pattern: "GET /orgs/{org}/users", access: orgAdmin, h: s.usersPage},
 		{pattern: "POST /orgs/{org}/users", access: orgAdmin, h: s.userInvite},
 		{pattern: "POST /orgs/{org}/users/{user}/roles", access: orgAdmin, h: s.userRole},
@@ -321,6 +323,30 @@ func (s *Server) contractorAdd(w http.ResponseWriter, r *http.Request, rc *reqCt
 	}
 	detail := map[string]any{"contractor_org_id": org, "hired_by_org_id": d.Form.HiredBy, "organisation_created": created}
 	s.auditAdmin(ctx, rc, ActionContractorAdd, []int64{rc.Site.Owner, org}, rc.Site.ID, detail)
+	http.Redirect(w, r, fmt.Sprintf("/sites/%d/contractors", rc.Site.ID), http.StatusSeeOther)
+	return nil
+}
+
+// contractorRemove takes a contractor off the site from now on. Its
+// history stays: the chain shows it removed, and the ledger keeps its
+// people's periods.
+func (s *Server) contractorRemove(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	org, err := strconv.ParseInt(r.PathValue("contractor"), 10, 64)
+	if err != nil {
+		return errNotFound
+	}
+	err = s.registry.RemoveContractor(r.Context(), rc.Site.Owner, rc.Site.ID, org)
+	switch {
+	case errors.Is(err, registry.ErrNotFound):
+		return errNotFound
+	case errors.Is(err, registry.ErrHiredOthers):
+		v := view{Title: rc.T("contractors.title"), Error: rc.T("contractors.err.hired_others")}
+		return s.renderContractors(w, r, rc, http.StatusConflict, v, contractorsData{})
+	case err != nil:
+		return err
+	}
+	s.auditAdmin(r.Context(), rc, ActionContractorRemove, []int64{rc.Site.Owner, org}, rc.Site.ID,
+		map[string]any{"contractor_org_id": org})
 	http.Redirect(w, r, fmt.Sprintf("/sites/%d/contractors", rc.Site.ID), http.StatusSeeOther)
 	return nil
 }

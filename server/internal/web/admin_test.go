@@ -114,6 +114,33 @@ func TestAdminContractors(t *testing.T) {
 	if got := w.auditActions(t, w.bygg); !slices.Contains(got, ActionContractorAdd) {
 		t.Errorf("no %s in the audit log: %v", ActionContractorAdd, got)
 	}
+
+	// Removal: El AB hired Måleri AB, which goes first; both stay in the
+	// chain, marked removed.
+	var maleri int64
+	if err := w.pool.QueryRow(context.Background(), `SELECT org_id FROM organisations WHERE org_number = '556000-0001'`).Scan(&maleri); err != nil {
+		t.Fatal(err)
+	}
+	removePath := func(org int64) string { return path + "/" + itoa(org) + "/remove" }
+	if status, body := w.post(t, tok, removePath(w.el), url.Values{}); status != http.StatusConflict || !strings.Contains(body, "Ta bort dem först") {
+		t.Errorf("remove El AB while Måleri AB is on the site = %d, want 409 saying why\n%.2000s", status, body)
+	}
+	for _, org := range []int64{maleri, w.el} {
+		if status, body := w.post(t, tok, removePath(org), url.Values{}); status != http.StatusSeeOther {
+			t.Fatalf("remove %d = %d\n%.2000s", org, status, body)
+		}
+	}
+	if status, _ := w.post(t, tok, removePath(w.el), url.Values{}); status != http.StatusNotFound {
+		t.Errorf("remove El AB twice = %d, want 404", status)
+	}
+	resp = w.do(t, request{method: "GET", path: path, session: tok})
+	body = readBody(t, resp)
+	if n := strings.Count(body, translate(langSV, "contractors.removed")); n != 2 || !re.MatchString(body) || strings.Contains(body, "/remove") {
+		t.Errorf("after removal the chain shows %d removed (want 2, still in order, no remove buttons):\n%s", n, body)
+	}
+	if got := w.auditActions(t, w.bygg); !slices.Contains(got, ActionContractorRemove) {
+		t.Errorf("no %s in the audit log: %v", ActionContractorRemove, got)
+	}
 }
 
 var oneTimePassword = regexp.MustCompile(`id="one-time-password">([A-Z0-9-]+)<`)

@@ -256,6 +256,10 @@ var catalogue = map[string]msg{
 	"contractors.hired_by":     {"Anlitad av", "Hired by"},
 	"contractors.err.owner":    {"Arbetsplatsens ansvarige kan inte vara sin egen entreprenör.", "The site's owner cannot be its own contractor."},
 	"contractors.err.hired_by": {"Den som anlitat måste vara ansvarig eller entreprenör på arbetsplatsen.", "The hirer must be the owner or a contractor on the site."},
+	"contractors.remove":           {"Ta bort", "Remove"},
+	"contractors.remove_label":     {"Ta bort %s från arbetsplatsen", "Remove %s from the site"},
+	"contractors.remove_hint":      {"Ett företag som tas bort finns kvar i kedjan och i liggaren; dess kort skickas inte längre till arbetsplatsens terminaler.", "A company removed stays in the chain and in the ledger; its cards are no longer sent to the site's terminals."},
+	"contractors.err.hired_others": {"Företaget har anlitat företag som fortfarande är på arbetsplatsen. Ta bort dem först.", "The company hired companies still on the site. Remove them first."},
 
 	// Users of an organisation.
 	"users.title":             {"Användare", "Users"},
