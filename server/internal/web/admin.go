@@ -68,7 +68,8 @@ func adminOrgs(p account.Principal) []int64 {
 }
 
 // UsersLink is the users page of the first organisation the principal
-// administers, for the menu; "" when it administers none.
+// administers, for the menu; "" when it administers none. That page links
+// the users pages of the others.
 func (v view) UsersLink() string {
 	if orgs := adminOrgs(v.rc.P); len(orgs) > 0 {
 		return fmt.Sprintf("/orgs/%d/users", orgs[0])

@@ -145,6 +145,29 @@ func TestAdminContractors(t *testing.T) {
 
 var oneTimePassword = regexp.MustCompile(`id="one-time-password">([A-Z0-9-]+)<`)
 
+// TestAdminUsersOfTwoOrganisations: an admin of two organisations reaches
+// both users pages; the menu names the first, and each page the other.
+func TestAdminUsersOfTwoOrganisations(t *testing.T) {
+	w := newWorld(t)
+	admin := w.newUser(t, "admin@bygg.se", w.bygg, account.RoleOrgAdmin)
+	if err := w.srv.Accounts().GrantRole(context.Background(), account.System("test"), admin.id, w.other, account.RoleOrgAdmin); err != nil {
+		t.Fatal(err)
+	}
+	tok := w.session(t, admin)
+	for _, c := range []struct{ org, other int64 }{{w.bygg, w.other}, {w.other, w.bygg}} {
+		resp := w.do(t, request{method: "GET", path: "/orgs/" + itoa(c.org) + "/users", session: tok})
+		body := readBody(t, resp)
+		link := `href="/orgs/` + itoa(c.other) + `/users"`
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="other-orgs"`) || !strings.Contains(body, link) {
+			t.Errorf("users page of %d = %d, want a link to the users of %d:\n%s", c.org, resp.StatusCode, c.other, body)
+		}
+	}
+	resp := w.do(t, request{method: "GET", path: "/orgs/" + itoa(w.bygg) + "/users", session: w.session(t, w.newUser(t, "ensam@bygg.se", w.bygg, account.RoleOrgAdmin))})
+	if body := readBody(t, resp); strings.Contains(body, `id="other-orgs"`) {
+		t.Errorf("an admin of one organisation is offered others:\n%s", body)
+	}
+}
+
 func TestAdminUsers(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()

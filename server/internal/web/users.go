@@ -29,8 +29,11 @@ type usersData struct {
 	Members []account.Member
 	// Sites are the organisation's own sites, which its site managers may
 	// be given.
-	Sites  []siteInfo
-	Roles  []account.Role
+	Sites []siteInfo
+	Roles []account.Role
+	// Others are the other organisations the admin administers, each
+	// with a users page of its own.
+	Others []orgInfo
 	Issued *issuedPassword
 	// Self is the admin's own user id: it is not offered to disable itself.
 	Self int64
@@ -75,6 +78,16 @@ func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, rc *reqCtx,
 	sites, err := s.visibleSites(r.Context(), rc.P)
 	if err != nil {
 		return err
+	}
+	for _, id := range adminOrgs(rc.P) {
+		if id == rc.Org.ID {
+			continue
+		}
+		o, err := s.org(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		d.Others = append(d.Others, o)
 	}
 	d.Org, d.Members, d.Roles, d.Self = rc.Org, ms, orgRoles, rc.P.UserID
 	d.Sites = slices.DeleteFunc(sites, func(si siteInfo) bool { return si.Owner != rc.Org.ID })
