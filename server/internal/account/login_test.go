@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/liggare/liggare/internal/totp"
 )
 
 func TestAuthenticatePassword(t *testing.T) {
@@ -76,7 +78,7 @@ func enrol(t *testing.T, w *world, p Principal) ([]byte, []string) {
 	if _, err := w.store.ConfirmTOTP(ctx, p, "000000x"); !errors.Is(err, ErrBadCode) {
 		t.Fatalf("ConfirmTOTP(wrong) = %v, want ErrBadCode", err)
 	}
-	codes, err := w.store.ConfirmTOTP(ctx, p, hotp(secret, uint64(totpStep(w.clock.Now())), TOTPDigits))
+	codes, err := w.store.ConfirmTOTP(ctx, p, totp.HOTP(secret, uint64(totp.Counter(w.clock.Now())), TOTPDigits))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +121,9 @@ func TestTOTPLogin(t *testing.T) {
 		}
 		return l.Pending
 	}
-	code := func(d time.Duration) string { return hotp(secret, uint64(totpStep(w.clock.Now().Add(d))), TOTPDigits) }
+	code := func(d time.Duration) string {
+		return totp.HOTP(secret, uint64(totp.Counter(w.clock.Now().Add(d))), TOTPDigits)
+	}
 
 	pending := login()
 	if l, err := w.store.VerifyTOTP(ctx, pending, "123", "192.0.2.1"); !errors.Is(err, ErrBadCode) || l.Complete() {

@@ -1,25 +1,23 @@
 package account
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha1"
 	"crypto/subtle"
-	"encoding/base32"
-	"encoding/binary"
 	"fmt"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/liggare/liggare/internal/totp"
 )
 
 // TOTP parameters (RFC 6238 with the defaults every authenticator app
 // understands).
 const (
 	// TOTPStep is the time step.
-	TOTPStep = 30 * time.Second
+	TOTPStep = totp.Step
 	// TOTPDigits is the length of a code.
-	TOTPDigits = 6
+	TOTPDigits = totp.Digits
 	// TOTPSkew is how many steps before and after the current one are
 	// accepted, for clock drift and typing time.
 	TOTPSkew = 1
@@ -28,27 +26,7 @@ const (
 	totpSecretBytes = 20
 )
 
-var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
-
-// hotp is RFC 4226's HOTP with HMAC-SHA1 and dynamic truncation, digits
-// long. RFC 6238 TOTP is hotp(secret, unixTime / step).
-func hotp(secret []byte, counter uint64, digits int) string {
-	mac := hmac.New(sha1.New, secret)
-	var msg [8]byte
-	binary.BigEndian.PutUint64(msg[:], counter)
-	mac.Write(msg[:])
-	sum := mac.Sum(nil)
-	off := sum[len(sum)-1] & 0x0f
-	bin := binary.BigEndian.Uint32(sum[off:off+4]) & 0x7fffffff
-	mod := uint32(1)
-	for range digits {
-		mod *= 10
-	}
-	return fmt.Sprintf("%0*d", digits, bin%mod)
-}
-
-// totpStep is the RFC 6238 time counter of t.
-func totpStep(t time.Time) int64 { return t.Unix() / int64(TOTPStep/time.Second) }
+var b32 = totp.Encoding
 
 // matchTOTP looks for code among the steps around now, skipping any at or
 // below lastStep (already used: RFC 6238 section 5.2), and returns the step
@@ -58,14 +36,14 @@ func matchTOTP(secret []byte, code string, now time.Time, lastStep int64) (int64
 	if len(code) != TOTPDigits {
 		return 0, false
 	}
-	cur := totpStep(now)
+	cur := totp.Counter(now)
 	var found int64
 	ok := false
 	for s := cur - TOTPSkew; s <= cur+TOTPSkew; s++ {
 		if s < 0 {
 			continue
 		}
-		match := subtle.ConstantTimeCompare([]byte(hotp(secret, uint64(s), TOTPDigits)), []byte(code)) == 1
+		match := subtle.ConstantTimeCompare([]byte(totp.HOTP(secret, uint64(s), TOTPDigits)), []byte(code)) == 1
 		if match && s > lastStep && !ok {
 			found, ok = s, true
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/liggare/liggare/internal/webclient"
 	"github.com/liggare/liggare/server/internal/ledger"
 	"github.com/liggare/liggare/server/internal/live"
 	"github.com/liggare/liggare/server/internal/pgtest"
@@ -144,21 +145,21 @@ func TestReplicas(t *testing.T) {
 	// A site manager signs in on one replica; the session holds on every
 	// replica, and each one's page of the marker site follows the live
 	// updates.
-	web := newWebClient()
-	if err := web.firstSignIn(ctx, reps[0].url(), adminEmail, oneTime); err != nil {
+	web := webclient.New()
+	if err := web.FirstSignIn(ctx, reps[0].url(), adminEmail, oneTime); err != nil {
 		t.Fatal(err)
 	}
 	liveCtx, stopLive := context.WithCancel(ctx)
 	var liveWG sync.WaitGroup
 	t.Cleanup(func() { stopLive(); liveWG.Wait() })
-	followers := make([]*liveFollower, numReplicas)
+	followers := make([]*webclient.Follower, numReplicas)
 	for i, r := range reps {
-		followers[i] = newLiveFollower(r, markerSite, web)
-		liveWG.Go(func() { followers[i].run(liveCtx) })
+		followers[i] = webclient.NewFollower(r.name, r.url, markerSite, web)
+		liveWG.Go(func() { followers[i].Run(liveCtx) })
 	}
 	for _, f := range followers {
-		if err := waitFor(ctx, startTimeout, f.rep.name+"'s event stream to open", func() (bool, error) {
-			return f.open.Load(), f.failure()
+		if err := waitFor(ctx, startTimeout, f.Name()+"'s event stream to open", func() (bool, error) {
+			return f.IsOpen(), f.Failure()
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -236,10 +237,10 @@ func TestReplicas(t *testing.T) {
 	stopLive()
 	liveWG.Wait()
 	for i, f := range followers {
-		if err := f.failure(); err != nil {
+		if err := f.Failure(); err != nil {
 			t.Error(err)
 		}
-		t.Logf("%s: %d change events on %d event streams", reps[i].name, f.changes.Load(), f.opened.Load())
+		t.Logf("%s: %d change events on %d event streams", reps[i].name, f.Changes(), f.Opened())
 	}
 	for _, r := range reps {
 		r.markDown()
@@ -493,7 +494,7 @@ type fleet struct {
 	t         testing.TB
 	rng       *rand.Rand
 	reps      []*replica
-	followers []*liveFollower
+	followers []*webclient.Follower
 	notes     <-chan string // senders of the marker site's notifications
 	markers   []marker      // not yet tapped
 	marker    int           // the terminal at the marker site
@@ -644,17 +645,17 @@ func (f *fleet) away(ctx context.Context, j int) error {
 	f.logf("%s without terminals", r.name)
 	f.elsewhere(j, true)
 	if err := waitFor(ctx, syncTimeout, r.name+"'s event stream to be open", func() (bool, error) {
-		return live.open.Load(), live.failure()
+		return live.IsOpen(), live.Failure()
 	}); err != nil {
 		return err
 	}
-	opened := live.opened.Load()
+	opened := live.Opened()
 	for range markerTries {
 		m := f.markers[0]
 		f.markers = f.markers[1:]
-		for len(live.signal) > 0 || len(f.notes) > 0 { // earlier markers' changes
+		for len(live.Signal()) > 0 || len(f.notes) > 0 { // earlier markers' changes
 			select {
-			case <-live.signal:
+			case <-live.Signal():
 			case <-f.notes:
 			}
 		}
@@ -674,14 +675,14 @@ func (f *fleet) away(ctx context.Context, j int) error {
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
-		case <-live.signal:
+		case <-live.Signal():
 		case <-time.After(syncTimeout):
 			return fmt.Errorf("%s's page got no change event for %s, tapped at %s and notified by %s", r.name, m.name, took, from)
 		}
-		if live.opened.Load() != opened {
+		if live.Opened() != opened {
 			return fmt.Errorf("%s's event stream was opened again while it waited for %s", r.name, m.name)
 		}
-		page, err := live.fragment(ctx)
+		page, err := live.Fragment(ctx)
 		if err != nil {
 			return err
 		}

@@ -116,6 +116,19 @@ func TestScenarios(t *testing.T) {
 		if r.OnlineAckP50ms <= 0 || r.OnlineAckP50ms > r.AckMaxms {
 			t.Errorf("peak: online ack p50 %v ms, max of all %v ms: want 0 < online <= max", r.OnlineAckP50ms, r.AckMaxms)
 		}
+		// By default the terminals are enrolled at sites (here one, for
+		// 12 terminals) whose pages are followed: every tap shows.
+		if r.Sites != 1 || r.ScreenSites != 1 || r.ScreenShown != 12*6 || r.ScreenMissed != 0 || r.ScreenP99ms < r.ScreenP50ms || r.ScreenP50ms <= 0 {
+			t.Errorf("peak: %d sites, %d followed, %d taps shown, %d missed, screen p50 %v ms, p99 %v ms; want 1, 1, %d, 0, 0 < p50 <= p99",
+				r.Sites, r.ScreenSites, r.ScreenShown, r.ScreenMissed, r.ScreenP50ms, r.ScreenP99ms, 12*6)
+		}
+	})
+	t.Run("peak/no-sites", func(t *testing.T) {
+		rs := runJSON(t, "--scenario", "peak", "--terminals", "4", "--taps", "3", "--window", "1s", "--screen-sites", "0")
+		checkTaps(t, rs[0], 4, 3)
+		if rs[0].Sites != 0 || rs[0].ScreenSites != 0 {
+			t.Errorf("peak --screen-sites 0: %d sites, %d followed; want none", rs[0].Sites, rs[0].ScreenSites)
+		}
 	})
 	t.Run("idle", func(t *testing.T) {
 		rs := runJSON(t, "--scenario", "idle", "--terminals", "10")
@@ -145,6 +158,8 @@ func TestFlags(t *testing.T) {
 		{"--kind", "paper"},
 		{"--outage-fraction", "2"},
 		{"--runs", "0"},
+		{"--screen-sites", "-1"},
+		{"--terminals", "4", "--sites", "5"},
 		{"extra"},
 	} {
 		var out, errOut bytes.Buffer

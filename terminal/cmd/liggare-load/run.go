@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -38,6 +39,14 @@ const (
 	fdSpare      = 1000
 )
 
+// Tap-to-screen defaults of the peak: sites followed, and terminals per
+// site when --sites is left at zero (a gate or two at a site, a few
+// hundred sites for a few thousand terminals).
+const (
+	defaultScreenSites = 10
+	terminalsPerSite   = 8
+)
+
 // kindAuto picks KindOutbox when the open-file limit allows it.
 const kindAuto = "auto"
 
@@ -57,6 +66,9 @@ type Config struct {
 	RSSSettle    time.Duration
 	ConnectConc  int
 	Warmup       int
+	Sites        int
+	ScreenSites  int
+	ScreenGrace  time.Duration
 	Workers      int
 	Durable      bool
 	PoolMaxConns int
@@ -83,6 +95,11 @@ func defineFlags(fs *flag.FlagSet) *Config {
 	fs.DurationVar(&c.RSSSettle, "rss-settle", loadgen.DefaultRSSSettle, "wait this long before reading the server's memory, then read it three times, half as long apart")
 	fs.IntVar(&c.ConnectConc, "connect-concurrency", 0, "idle: connect the terminals this many at a time, each waiting for its Welcome (0: all at once)")
 	fs.IntVar(&c.Warmup, "warmup", 0, "storm and replicas: first run a small storm of this many terminals per replica (100 taps each), so that the servers' database pools are warm (0: none)")
+	fs.IntVar(&c.Sites, "sites", 0, "peak: sites the terminals are enrolled at, set up as an org admin would over the web UI (0: one per "+
+		strconv.Itoa(terminalsPerSite)+" terminals); only with --screen-sites")
+	fs.IntVar(&c.ScreenSites, "screen-sites", defaultScreenSites, "peak: live site pages followed by one signed-in session for tap-to-screen latency "+
+		"(0: no customer set-up; terminals registered at no site with \"terminal add\")")
+	fs.DurationVar(&c.ScreenGrace, "screen-grace", loadgen.DefaultScreenGrace, "peak: after the last acknowledgement, wait this long for taps the pages have not shown; the rest are misses")
 	fs.IntVar(&c.Workers, "ingest-workers", 0, "the server's --ingest-workers, per replica (0: the server's default)")
 	fs.BoolVar(&c.Durable, "durable", true, "run PostgreSQL with fsync on (off: the idle scenario's memory figure does not need it)")
 	fs.IntVar(&c.PoolMaxConns, "pool-max-conns", 16, "the server's pool_max_conns, per replica (0: the server's default)")
@@ -121,6 +138,16 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return errors.New("--outage-fraction must be between 0 and 1")
 	case cfg.Runs < 1:
 		return errors.New("--runs must be positive")
+	case cfg.Sites < 0 || cfg.ScreenSites < 0:
+		return errors.New("--sites and --screen-sites must not be negative")
+	}
+	if cfg.Scenario != loadgen.ScenarioPeak || cfg.ScreenSites == 0 {
+		cfg.Sites, cfg.ScreenSites = 0, 0
+	} else if cfg.Sites == 0 {
+		cfg.Sites = max(1, cfg.Terminals/terminalsPerSite)
+	}
+	if cfg.Sites > cfg.Terminals {
+		return fmt.Errorf("--sites %d: more sites than terminals (%d)", cfg.Sites, cfg.Terminals)
 	}
 	kind, err := chooseKind(cfg.Kind, cfg.Terminals)
 	if err != nil {
@@ -161,7 +188,8 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 func runOnce(ctx context.Context, cfg Config, logger *slog.Logger) ([]loadgen.Report, error) {
 	sc := loadgen.ScenarioConfig{Kind: cfg.Kind, Terminals: cfg.Terminals, Taps: cfg.Taps, Window: cfg.Window,
 		OutageFraction: cfg.OutageFrac, OutageLength: cfg.OutageLength, Seed: cfg.Seed, Timeout: cfg.Timeout,
-		RSSSettle: cfg.RSSSettle, ConnectConcurrency: cfg.ConnectConc, Warmup: cfg.Warmup}
+		RSSSettle: cfg.RSSSettle, ConnectConcurrency: cfg.ConnectConc, Warmup: cfg.Warmup,
+		Sites: cfg.Sites, ScreenSites: cfg.ScreenSites, ScreenGrace: cfg.ScreenGrace}
 	if cfg.Scenario != loadgen.ScenarioReplicas {
 		r, err := withEnv(ctx, cfg, cfg.Replicas, logger, func(env *loadgen.Env) (loadgen.Report, error) {
 			switch cfg.Scenario {

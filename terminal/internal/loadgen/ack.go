@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +27,21 @@ type ackTracker struct {
 	// lastFailure holds the error of the last one.
 	failures    atomic.Int64
 	lastFailure atomic.Pointer[string]
+	// cards, when set, are the cards the terminal's taps use in turn (see
+	// card); set before the terminal records its first tap.
+	cards []string
+	// onDurable, when set, is told of every tap recorded and when it was
+	// durable (the tap-to-screen watch); set before the first tap.
+	onDurable func(taps []syncproto.Tap, at time.Time, offline bool)
+}
+
+// card is the card of the terminal's i-th synthetic tap: its cards in
+// turn, or an ID06-like number no registry knows.
+func (a *ackTracker) card(i int) string {
+	if len(a.cards) > 0 {
+		return a.cards[i%len(a.cards)]
+	}
+	return fmt.Sprintf("LG%010d", i%100_000)
 }
 
 // failed records a session that failed.
@@ -52,6 +68,9 @@ type ackedTap struct {
 
 // durable starts measuring the taps, durable since at.
 func (a *ackTracker) durable(taps []syncproto.Tap, at time.Time) {
+	if a.onDurable != nil {
+		a.onDurable(taps, at, a.isOffline())
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.made += len(taps)

@@ -47,6 +47,21 @@
 // morning 06:00-09:00 compressed into a window, with network outages).
 // Each returns a Report.
 //
+// Tap-to-screen. Terminals registered with "terminal add" stand at no
+// site, so no page shows their taps. With ScenarioConfig.Sites the peak
+// instead sets a customer up as an operator and its admin would, over the
+// real interfaces only (SetUpCustomer): "liggare-server org create", the
+// admin's first sign-in (password change, TOTP enrolment) through the
+// shared internal/webclient, sites and a contractor on each through the
+// admin pages, the staff list (one person and ID06 card per tap) through
+// the import page, and one enrollment code per terminal from its site's
+// terminals page, redeemed at the enrollment endpoint by
+// terminal/internal/enroll. ScreenWatch then follows the live page of a
+// sample of the sites with the admin's one session and measures each tap
+// there from durable on the terminal until a fragment the page fetched on
+// a change event shows the person; a tap never shown is counted as missed.
+// Setup time is reported apart from the measured phase.
+//
 // Children are started with a parent-death signal, so a benchmark killed
 // half-way does not leave a PostgreSQL running; Close stops them in order
 // and removes the directory it created.

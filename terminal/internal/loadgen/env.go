@@ -101,8 +101,9 @@ type Env struct {
 	dir     string
 	ownDir  bool // dir was created by StartEnv and is removed by Close
 	bin     string
-	dbURL   string // for the harness itself and "terminal add"
-	srvURL  string // what the server got: dbURL plus pool settings
+	dbURL   string   // for the harness itself and "terminal add"
+	srvURL  string   // what the server got: dbURL plus pool settings
+	piiEnv  []string // the keys "liggare-server keygen" made, as environment
 	log     *slog.Logger
 	clock   *clock.Clock
 	devdb   *child
@@ -173,6 +174,9 @@ func (e *Env) start(ctx context.Context) error {
 
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
+	if err := e.keygen(ctx); err != nil {
+		return err
+	}
 	if err := e.startDevDB(ctx); err != nil {
 		return err
 	}
@@ -204,6 +208,24 @@ func BuildServer(ctx context.Context, dir string) (string, error) {
 		return "", fmt.Errorf("loadgen: build server: %w\n%s", err, out)
 	}
 	return filepath.Join(dir, "liggare-server"), nil
+}
+
+// keygen makes the keys that protect identity numbers, as an operator
+// does with "liggare-server keygen": the web UI and "org create" need them.
+func (e *Env) keygen(ctx context.Context) error {
+	out, err := exec.CommandContext(ctx, e.bin, "keygen").Output()
+	if err != nil {
+		return fmt.Errorf("loadgen: keygen: %w", err)
+	}
+	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
+		if strings.HasPrefix(line, "LIGGARE_PII_") {
+			e.piiEnv = append(e.piiEnv, line)
+		}
+	}
+	if len(e.piiEnv) != 2 {
+		return fmt.Errorf("loadgen: keygen printed %d keys, want 2", len(e.piiEnv))
+	}
+	return nil
 }
 
 func (e *Env) startDevDB(ctx context.Context) error {
@@ -240,7 +262,8 @@ func (e *Env) startServer(ctx context.Context, i int) error {
 		args = append(args, "--ingest-workers", strconv.Itoa(e.opts.IngestWorkers))
 	}
 	args = append(args, e.opts.ServerArgs...)
-	env := append([]string{"DATABASE_URL=" + e.srvURL, "LIGGARE_LOG_FORMAT=json"}, e.opts.ServerEnv...)
+	env := append([]string{"DATABASE_URL=" + e.srvURL, "LIGGARE_LOG_FORMAT=json"}, e.piiEnv...)
+	env = append(env, e.opts.ServerEnv...)
 	name := "server.log"
 	if i > 0 {
 		name = fmt.Sprintf("server-%d.log", i+1)
@@ -294,6 +317,9 @@ func (e *Env) SyncURL() string { return e.ReplicaSyncURL(0) }
 
 // ReplicaSyncURL returns replica i's websocket endpoint.
 func (e *Env) ReplicaSyncURL(i int) string { return "ws://" + e.addrs[i] + syncproto.SyncPath }
+
+// WebURL returns the first replica's web UI, http://127.0.0.1:PORT.
+func (e *Env) WebURL() string { return "http://" + e.addrs[0] }
 
 // Replicas returns how many server processes run.
 func (e *Env) Replicas() int { return len(e.servers) }
@@ -410,6 +436,28 @@ func (e *Env) Credentials(ctx context.Context, ids []string) ([]string, error) {
 	return creds, nil
 }
 
+// CreateOrg creates an organisation and its first admin with
+// "liggare-server org create", as an operator sets a customer up, and
+// returns the admin's one-time password.
+func (e *Env) CreateOrg(ctx context.Context, name, orgNumber, adminEmail string) (string, error) {
+	if err := e.checkOpen(); err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, e.bin, "org", "create", "--name", name, "--org-number", orgNumber, "--admin", adminEmail)
+	cmd.Env = append(append(os.Environ(), "DATABASE_URL="+e.dbURL, "LIGGARE_LOG_FORMAT=json"), e.piiEnv...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("loadgen: org create: %w\n%s", err, tailLines(stderr.Bytes(), 10))
+	}
+	password := strings.TrimSpace(string(out))
+	if password == "" || strings.Contains(password, "\n") {
+		return "", fmt.Errorf("loadgen: org create printed %d lines, want the one-time password alone", strings.Count(password, "\n")+1)
+	}
+	return password, nil
+}
+
 // NewIDs returns n terminal ids not used before in this Env: prefix-000001
 // and up.
 func (e *Env) NewIDs(prefix string, n int) []string {
@@ -432,7 +480,13 @@ func (e *Env) AddTerminals(ctx context.Context, n int) ([]*Terminal, error) {
 	if err != nil {
 		return nil, err
 	}
-	terms := make([]*Terminal, 0, n)
+	return e.openTerminals(ids, creds)
+}
+
+// openTerminals opens an outbox and an uplink (not started) for each
+// terminal id with its credential, and keeps them for Close.
+func (e *Env) openTerminals(ids, creds []string) ([]*Terminal, error) {
+	terms := make([]*Terminal, 0, len(ids))
 	for i, id := range ids {
 		t, err := e.newTerminal(id, creds[i])
 		if err != nil {

@@ -112,3 +112,46 @@ func TestHarnessSmoke(t *testing.T) {
 		t.Errorf("CloseAll: %v", err)
 	}
 }
+
+// TestTapToScreen runs a small peak on a customer set up over the real
+// interfaces (org create, the admin's first sign-in, sites, a contractor,
+// the staff import, enrollment codes and the enrollment endpoint), with
+// both sites' live pages followed: every tap must show on its page, with
+// its latency recorded. A tap the page never shows is a miss and fails
+// the test.
+func TestTapToScreen(t *testing.T) {
+	const sites, terminals, taps = 2, 3, 3
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	env := startEnv(t, loadgen.Options{NoFsync: true})
+	r, err := loadgen.Peak(ctx, env, loadgen.ScenarioConfig{Kind: loadgen.KindOutbox, Terminals: terminals, Taps: taps,
+		Window: 3 * time.Second, Seed: 1, Timeout: 2 * time.Minute, RSSSettle: 100 * time.Millisecond,
+		Sites: sites, ScreenSites: sites, ScreenGrace: time.Minute})
+	if err != nil {
+		t.Fatalf("Peak: %v\n%s", err, r)
+	}
+	t.Logf("%s", r)
+	if r.TapsAcked != terminals*taps {
+		t.Errorf("taps acknowledged = %d, want %d", r.TapsAcked, terminals*taps)
+	}
+	if r.ScreenShown != terminals*taps || r.ScreenMissed != 0 {
+		t.Errorf("tap-to-screen: %d shown, %d missed; want %d shown, none missed", r.ScreenShown, r.ScreenMissed, terminals*taps)
+	}
+	if r.ScreenSites != sites || r.Sites != sites || r.SetupSeconds <= 0 {
+		t.Errorf("report: %d sites, %d followed, setup %.2f s; want %d, %d and a setup time", r.Sites, r.ScreenSites, r.SetupSeconds, sites, sites)
+	}
+	if r.ScreenP50ms <= 0 || r.ScreenP99ms < r.ScreenP50ms {
+		t.Errorf("tap-to-screen p50 %.1f ms, p99 %.1f ms; want recorded latencies", r.ScreenP50ms, r.ScreenP99ms)
+	}
+
+	// The people are on the pages as the ledger has them: each tap opened
+	// a work period of the person whose imported card it was.
+	conn := connectDB(t, env)
+	var periods int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM work_periods WHERE recorded_to = 'infinity'`).Scan(&periods); err != nil {
+		t.Fatalf("count work periods: %v", err)
+	}
+	if periods != terminals*taps {
+		t.Errorf("work periods = %d, want %d", periods, terminals*taps)
+	}
+}

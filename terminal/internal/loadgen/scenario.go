@@ -82,6 +82,16 @@ type ScenarioConfig struct {
 	// RSSSettle is how long to wait before reading the server's memory;
 	// zero means DefaultRSSSettle.
 	RSSSettle time.Duration
+	// Sites, when positive, makes the peak set a customer up over the
+	// real interfaces (see SetUpCustomer) with its terminals spread over
+	// this many sites, and measure tap-to-screen latency on ScreenSites
+	// of them; zero registers terminals at no site ("terminal add"), whose
+	// taps no page shows.
+	Sites       int
+	ScreenSites int
+	// ScreenGrace is how long to wait after the last acknowledgement for
+	// taps not shown yet; zero means DefaultScreenGrace.
+	ScreenGrace time.Duration
 }
 
 // maxCausesShown is how many failure causes Report.String lists.
@@ -142,6 +152,26 @@ type Report struct {
 	// VsOneReplica is, in the replicas scenario's run on several replicas,
 	// its taps/s divided by the run on one.
 	VsOneReplica float64 `json:"vs_one_replica,omitempty"`
+	// Sites is how many sites the terminals were enrolled at (0: at
+	// none), and SetupSeconds how long setting the customer up over the
+	// web UI and the enrollment endpoint took, before the measured phase.
+	Sites        int     `json:"sites,omitempty"`
+	SetupSeconds float64 `json:"setup_s,omitempty"`
+	// Tap-to-screen: from a tap durable on the terminal until the live
+	// page of its site, followed on ScreenSites sites, showed its person.
+	// ScreenShown taps were shown, ScreenMissed never were (by the end of
+	// the grace after the last acknowledgement). ScreenOnline* count only
+	// taps recorded while their terminal had its network.
+	ScreenSites       int     `json:"screen_sites,omitempty"`
+	ScreenShown       int     `json:"screen_shown"`
+	ScreenMissed      int     `json:"screen_missed"`
+	ScreenP50ms       float64 `json:"screen_p50_ms,omitempty"`
+	ScreenP99ms       float64 `json:"screen_p99_ms,omitempty"`
+	ScreenMaxms       float64 `json:"screen_max_ms,omitempty"`
+	ScreenOnlineP50ms float64 `json:"screen_online_p50_ms,omitempty"`
+	ScreenOnlineP99ms float64 `json:"screen_online_p99_ms,omitempty"`
+	ScreenFetches     int     `json:"screen_fetches,omitempty"`
+	ScreenFetchErrors int     `json:"screen_fetch_errors,omitempty"`
 }
 
 // String formats the report for a reader.
@@ -170,6 +200,15 @@ func (r Report) String() string {
 	if r.OnlineAckP99ms > 0 {
 		fmt.Fprintf(&b, "  online taps:    ack p50 %.1f ms, p99 %.1f ms (%d terminals had an outage)\n",
 			r.OnlineAckP50ms, r.OnlineAckP99ms, r.Outages)
+	}
+	if r.Sites > 0 {
+		fmt.Fprintf(&b, "  setup:          %d sites over the web UI and enrollment endpoint in %.1f s (not measured)\n",
+			r.Sites, r.SetupSeconds)
+	}
+	if r.ScreenSites > 0 {
+		fmt.Fprintf(&b, "  tap-to-screen:  p50 %.1f ms, p99 %.1f ms, max %.1f ms; %d taps shown, %d missed on %d followed sites (%d fragment fetches, %d failed)\n",
+			r.ScreenP50ms, r.ScreenP99ms, r.ScreenMaxms, r.ScreenShown, r.ScreenMissed, r.ScreenSites, r.ScreenFetches, r.ScreenFetchErrors)
+		fmt.Fprintf(&b, "  online taps:    screen p50 %.1f ms, p99 %.1f ms\n", r.ScreenOnlineP50ms, r.ScreenOnlineP99ms)
 	}
 	fmt.Fprintf(&b, "  server memory:  %d KiB -> %d KiB: %.2f KiB per connection\n",
 		r.RSSBeforeKiB, r.RSSAfterKiB, r.KiBPerConn)
@@ -460,7 +499,7 @@ func Peak(ctx context.Context, env *Env, cfg ScenarioConfig) (Report, error) {
 		return Report{}, errors.New("loadgen: peak: the window must be positive")
 	}
 	r := newRun(env, ScenarioPeak, cfg)
-	terms, before, err := r.addFleet(ctx, cfg)
+	terms, watch, before, err := r.peakFleet(ctx, cfg)
 	if err != nil {
 		return r.report, err
 	}
@@ -470,6 +509,18 @@ func Peak(ctx context.Context, env *Env, cfg ScenarioConfig) (Report, error) {
 	defer cancel()
 	if err := WaitConnected(wctx, terms); err != nil {
 		return r.report, err
+	}
+	if watch != nil {
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			watch.Run(watchCtx)
+		}()
+		defer func() { stopWatch(); <-done }()
+		if err := watch.WaitOpen(wctx); err != nil {
+			return r.report, err
+		}
 	}
 
 	plans := planMorning(cfg)
@@ -526,7 +577,53 @@ func Peak(ctx context.Context, env *Env, cfg ScenarioConfig) (Report, error) {
 	}
 	olat := online.latencies()
 	r.report.OnlineAckP50ms, r.report.OnlineAckP99ms = Percentile(olat, 0.50), Percentile(olat, 0.99)
+	if watch != nil {
+		grace := cfg.ScreenGrace
+		if grace <= 0 {
+			grace = DefaultScreenGrace
+		}
+		watch.Settle(ctx, grace)
+		r.screen(watch.Result())
+		if err := watch.Failure(); err != nil {
+			return r.report, fmt.Errorf("loadgen: screen: %w", err)
+		}
+	}
 	return r.report, r.memory(ctx, before)
+}
+
+// peakFleet adds the peak's terminals, not started, and reads the
+// server's settled memory before they connect. With cfg.Sites it sets a
+// customer up and returns a watch of cfg.ScreenSites of its sites' pages;
+// otherwise the terminals stand at no site and the watch is nil.
+func (r *run) peakFleet(ctx context.Context, cfg ScenarioConfig) ([]Member, *ScreenWatch, int64, error) {
+	if cfg.Sites <= 0 {
+		terms, before, err := r.addFleet(ctx, cfg)
+		return terms, nil, before, err
+	}
+	cust, err := SetUpCustomer(ctx, r.env, CustomerConfig{Kind: cfg.Kind, Sites: cfg.Sites, Terminals: cfg.Terminals, Taps: cfg.Taps})
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	r.report.Sites, r.report.SetupSeconds = cfg.Sites, cust.Seconds
+	var watch *ScreenWatch
+	if cfg.ScreenSites > 0 {
+		watch = NewScreenWatch(cust, cfg.ScreenSites)
+	}
+	before, err := SettledRSS(ctx, r.env, r.settle)
+	if err != nil {
+		CloseAll(cust.Members)
+		return nil, nil, 0, err
+	}
+	return cust.Members, watch, before, nil
+}
+
+// screen fills in the tap-to-screen figures.
+func (r *run) screen(res ScreenResult) {
+	r.report.ScreenSites, r.report.ScreenShown, r.report.ScreenMissed = res.Sites, res.Shown, res.Missed
+	r.report.ScreenP50ms, r.report.ScreenP99ms = Percentile(res.Latencies, 0.50), Percentile(res.Latencies, 0.99)
+	r.report.ScreenMaxms = Percentile(res.Latencies, 1)
+	r.report.ScreenOnlineP50ms, r.report.ScreenOnlineP99ms = Percentile(res.Online, 0.50), Percentile(res.Online, 0.99)
+	r.report.ScreenFetches, r.report.ScreenFetchErrors = res.Fetches, res.FetchErrors
 }
 
 // morningPlan is one terminal's morning: when it taps, and whether and when

@@ -75,7 +75,7 @@ func (e *Env) newSimTerminal(id, credential string) (*SimTerminal, error) {
 }
 
 // Tap returns the i-th synthetic tap of the terminal (see Terminal.Tap).
-func (t *SimTerminal) Tap(i int) syncproto.Tap { return syntheticTap(t.clock, i) }
+func (t *SimTerminal) Tap(i int) syncproto.Tap { return syntheticTap(t.clock, t.card(i)) }
 
 // Append records the taps in memory, giving each the next sequence number.
 func (t *SimTerminal) Append(_ context.Context, taps ...syncproto.Tap) ([]syncproto.Tap, error) {
@@ -321,13 +321,42 @@ func KindDescription(kind string) string {
 	return "outbox: real bbolt outbox (fsync per commit) + real uplink over a real websocket"
 }
 
-// AddMembers registers n new terminals of the kind and returns them, not
-// started. They are closed by Close, or earlier by their Close.
+// AddMembers registers n new terminals of the kind with "liggare-server
+// terminal add" (at no site) and returns them, not started. They are
+// closed by Close, or earlier by their Close.
 func (e *Env) AddMembers(ctx context.Context, n int, kind string) ([]Member, error) {
-	members := make([]Member, 0, n)
-	switch kind {
-	case KindOutbox:
-		terms, err := e.AddTerminals(ctx, n)
+	if err := checkKind(kind); err != nil {
+		return nil, err
+	}
+	prefix := "lg"
+	if kind == KindSim {
+		prefix = "sim"
+	}
+	ids := e.NewIDs(prefix, n)
+	creds, err := e.Credentials(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	return e.OpenMembers(kind, ids, creds)
+}
+
+func checkKind(kind string) error {
+	if kind != KindOutbox && kind != KindSim {
+		return fmt.Errorf("loadgen: unknown terminal kind %q (want %s or %s)", kind, KindOutbox, KindSim)
+	}
+	return nil
+}
+
+// OpenMembers returns terminals of the kind, not started, for ids with
+// their credentials (from Credentials or from enrollment). They are closed
+// by Close, or earlier by their Close.
+func (e *Env) OpenMembers(kind string, ids, creds []string) ([]Member, error) {
+	if err := checkKind(kind); err != nil {
+		return nil, err
+	}
+	members := make([]Member, 0, len(ids))
+	if kind == KindOutbox {
+		terms, err := e.openTerminals(ids, creds)
 		if err != nil {
 			return nil, err
 		}
@@ -335,14 +364,6 @@ func (e *Env) AddMembers(ctx context.Context, n int, kind string) ([]Member, err
 			members = append(members, t)
 		}
 		return members, nil
-	case KindSim:
-	default:
-		return nil, fmt.Errorf("loadgen: unknown terminal kind %q (want %s or %s)", kind, KindOutbox, KindSim)
-	}
-	ids := e.NewIDs("sim", n)
-	creds, err := e.Credentials(ctx, ids)
-	if err != nil {
-		return nil, err
 	}
 	for i, id := range ids {
 		s, err := e.newSimTerminal(id, creds[i])

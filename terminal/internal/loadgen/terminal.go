@@ -85,12 +85,12 @@ func (t *Terminal) Append(ctx context.Context, taps ...syncproto.Tap) ([]syncpro
 
 // Tap returns the i-th synthetic tap of the terminal, shaped like a real
 // one: an ID06-like card id, the terminal's clocks, the kiosk's answer.
-func (t *Terminal) Tap(i int) syncproto.Tap { return syntheticTap(t.clock, i) }
+func (t *Terminal) Tap(i int) syncproto.Tap { return syntheticTap(t.clock, t.card(i)) }
 
-// syntheticTap is the i-th synthetic tap of a terminal with clock c.
-func syntheticTap(c *clock.Clock, i int) syncproto.Tap {
+// syntheticTap is a synthetic tap of card on a terminal with clock c.
+func syntheticTap(c *clock.Clock, card string) syncproto.Tap {
 	return syncproto.Tap{
-		CardID: fmt.Sprintf("LG%010d", i%100_000),
+		CardID: card,
 		Clock:  c.Now(),
 		Answer: "recorded",
 	}
