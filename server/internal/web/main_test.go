@@ -3,10 +3,6 @@ package web
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha1"
-	"encoding/base32"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -20,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/liggare/liggare/internal/totp"
 	"github.com/liggare/liggare/server/internal/account"
 	"github.com/liggare/liggare/server/internal/ingest"
 	"github.com/liggare/liggare/server/internal/ledger"
@@ -278,17 +275,11 @@ func (w *world) enableTOTP(t testing.TB, userID int64) string {
 // totpCode computes the RFC 6238 code of a base32 secret at t.
 func totpCode(t testing.TB, secret string, at time.Time) string {
 	t.Helper()
-	key, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(secret)
+	code, err := totp.Code(secret, at)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mac := hmac.New(sha1.New, key)
-	var msg [8]byte
-	binary.BigEndian.PutUint64(msg[:], uint64(at.Unix()/30))
-	mac.Write(msg[:])
-	sum := mac.Sum(nil)
-	off := sum[len(sum)-1] & 0x0f
-	return fmt.Sprintf("%06d", (binary.BigEndian.Uint32(sum[off:off+4])&0x7fffffff)%1000000)
+	return code
 }
 
 // session opens a session for u and returns its cookie value.
