@@ -240,7 +240,11 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx, checked bool) (int, []
 	// found without a scan: joined instead, the planner may run the locking
 	// subquery, or the running sum, once per inbox row, and by id it may
 	// read the whole inbox (both when the inbox was empty at the last
-	// ANALYZE).
+	// ANALYZE). The picked rows are joined to the inbox by ctid (a TID scan
+	// per row, or a hash join) rather than matched by ctid = ANY(array):
+	// the planner ran that as a sequential scan that compared every inbox
+	// row with every picked address (1 024 × 3 300 at the morning peak of
+	// BenchmarkReconcile, 11 of the step's 20 ms).
 	rows, err := tx.Query(ctx, `
 		WITH candidates AS MATERIALIZED (
 			SELECT ctid AS tid, inbox_id, seq_to - seq_from + 1 AS n FROM reconcile_inbox
@@ -250,7 +254,7 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx, checked bool) (int, []
 				SELECT tid, sum(n) OVER (ORDER BY inbox_id) AS upto, n FROM candidates) c
 			WHERE upto <= $2 OR upto = n),
 		taken AS (
-			DELETE FROM reconcile_inbox i WHERE i.ctid = ANY (ARRAY(SELECT tid FROM picked))
+			DELETE FROM reconcile_inbox i USING picked p WHERE i.ctid = p.tid
 			RETURNING i.terminal_id, i.store_epoch, i.seq_from, i.seq_to)
 		SELECT t.terminal_id, t.store_epoch, t.seq, t.card_id, t.event_time, a.site_id, a.direction,
 		       (SELECT count(*) FROM taken)
