@@ -73,6 +73,8 @@ type Reconciler struct {
 	// leaves (over StepTaps) is skipped by the other workers until it
 	// commits, and a worker that finds every row locked goes idle.
 	rowTaps atomic.Int64
+	// cards holds card resolutions across steps (cardcache.go).
+	cards *cardCache
 }
 
 // NewReconciler returns a Reconciler on pool. Call Run to start it.
@@ -95,7 +97,7 @@ func NewReconciler(pool *pgxpool.Pool, opts ReconcilerOptions) *Reconciler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Reconciler{pool: pool, opts: opts, wake: make(chan struct{}, 1)}
+	r := &Reconciler{pool: pool, opts: opts, wake: make(chan struct{}, 1), cards: newCardCache()}
 	r.rowTaps.Store(initialRowTaps)
 	return r
 }
@@ -257,7 +259,7 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx, checked bool) (int, []
 			DELETE FROM reconcile_inbox i USING picked p WHERE i.ctid = p.tid
 			RETURNING i.terminal_id, i.store_epoch, i.seq_from, i.seq_to)
 		SELECT t.terminal_id, t.store_epoch, t.seq, t.card_id, t.event_time, a.site_id, a.direction,
-		       (SELECT count(*) FROM taken)
+		       (SELECT count(*) FROM taken), (SELECT n FROM registry_version)
 		FROM taken r
 		JOIN taps t ON t.terminal_id = r.terminal_id AND t.store_epoch = r.store_epoch
 		           AND t.seq BETWEEN r.seq_from AND r.seq_to
@@ -270,10 +272,10 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx, checked bool) (int, []
 	}
 	taps := make([]newTap, 0, r.opts.StepTaps)
 	seen := make(map[TapID]bool, r.opts.StepTaps)
-	var inboxRows int64
+	var inboxRows, registry int64
 	for rows.Next() {
 		var nt newTap
-		if err := rows.Scan(&nt.id.Terminal, &nt.id.Epoch, &nt.id.Seq, &nt.card, &nt.at, &nt.siteID, &nt.mode, &inboxRows); err != nil {
+		if err := rows.Scan(&nt.id.Terminal, &nt.id.Epoch, &nt.id.Seq, &nt.card, &nt.at, &nt.siteID, &nt.mode, &inboxRows, &registry); err != nil {
 			rows.Close()
 			return 0, nil, err
 		}
@@ -293,7 +295,7 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx, checked bool) (int, []
 		return 0, nil, nil
 	}
 
-	persons, orgs, err := resolveCards(ctx, tx, taps)
+	persons, orgs, err := r.cards.resolve(ctx, tx, taps, registry)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -374,91 +376,6 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx, checked bool) (int, []
 		return 0, nil, fmt.Errorf("record resolutions: %w", err)
 	}
 	return len(copyRows), sites, nil
-}
-
-type cardAt struct {
-	site int64
-	card string
-}
-
-// resolveCards finds the person behind each (site, card id), and the
-// person's employer: a card of the site's owner or of a contractor on the
-// site, by ID06 number or chip UID, or a manager's assign_card correction,
-// which wins (the latest, if there are several). A card id matching several
-// people is left unknown for a person to sort out.
-func resolveCards(ctx context.Context, tx pgx.Tx, taps []newTap) (map[cardAt]int64, map[int64]int64, error) {
-	seen := make(map[cardAt]bool, len(taps))
-	var sites []int64
-	var cards []string
-	for _, nt := range taps {
-		if nt.siteID == nil {
-			continue
-		}
-		k := cardAt{*nt.siteID, nt.card}
-		if !seen[k] {
-			seen[k] = true
-			sites, cards = append(sites, k.site), append(cards, k.card)
-		}
-	}
-	out := make(map[cardAt]int64, len(seen))
-	orgs := make(map[int64]int64, len(seen))
-	if len(sites) == 0 {
-		return out, orgs, nil
-	}
-	rows, err := tx.Query(ctx, `
-		WITH q AS (SELECT * FROM unnest($1::bigint[], $2::text[]) AS q(site_id, card_ident)),
-		allowed AS (
-			SELECT q.site_id, q.card_ident, s.org_id FROM q JOIN sites s USING (site_id)
-			UNION
-			SELECT q.site_id, q.card_ident, sc.org_id FROM q JOIN site_contractors sc USING (site_id)),
-		found AS (
-			SELECT a.site_id, a.card_ident, c.person_id, 0::bigint AS correction_id
-			FROM allowed a JOIN cards c ON c.org_id = a.org_id AND c.card_number = a.card_ident
-			UNION ALL
-			SELECT a.site_id, a.card_ident, c.person_id, 0
-			FROM allowed a JOIN card_chips ch ON ch.org_id = a.org_id AND ch.chip_uid = a.card_ident
-			JOIN cards c ON c.card_id = ch.card_id
-			UNION ALL
-			SELECT q.site_id, q.card_ident, co.person_id, co.correction_id
-			FROM q JOIN corrections co ON co.site_id = q.site_id AND co.kind = 'assign_card'
-			     AND co.card_ident = q.card_ident
-			WHERE NOT EXISTS (SELECT 1 FROM corrections w WHERE w.withdraws = co.correction_id))
-		SELECT f.site_id, f.card_ident, f.person_id, f.correction_id, p.org_id
-		FROM found f JOIN persons p ON p.person_id = f.person_id`, sites, cards)
-	if err != nil {
-		return nil, nil, fmt.Errorf("resolve cards: %w", err)
-	}
-	defer rows.Close()
-	const ambiguous = -1
-	fromRegistry := make(map[cardAt]int64, len(seen)) // the person, or ambiguous
-	corrected := make(map[cardAt]int64)               // the latest assign_card
-	for rows.Next() {
-		var k cardAt
-		var person, corr, org int64
-		if err := rows.Scan(&k.site, &k.card, &person, &corr, &org); err != nil {
-			return nil, nil, fmt.Errorf("resolve cards: %w", err)
-		}
-		orgs[person] = org
-		if corr != 0 {
-			if corr > corrected[k] {
-				corrected[k], out[k] = corr, person
-			}
-			continue
-		}
-		if p, ok := fromRegistry[k]; ok && p != person {
-			person = ambiguous
-		}
-		fromRegistry[k] = person
-	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("resolve cards: %w", err)
-	}
-	for k, p := range fromRegistry {
-		if _, ok := out[k]; !ok && p != ambiguous {
-			out[k] = p
-		}
-	}
-	return out, orgs, nil
 }
 
 // pair is one person at one site: the unit of derivation.
