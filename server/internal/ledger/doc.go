@@ -19,10 +19,10 @@
 // The Reconciler takes stored taps in from a durable inbox, a step (one
 // transaction) of up to a few thousand taps at a time. A step resolves each
 // tap's site, reader mode and person (from a cache kept exact by the
-// registry version, cardcache.go), locks the people and terminal streams
-// concerned, leaves out taps taken in before (reconciled_ranges), loads the
-// people's events and current periods around the new taps, re-derives, and
-// writes the periods that changed and the taps' marks.
+// registry version, cardcache.go), locks the people and taps concerned,
+// leaves out taps taken in before (reconciled_ranges), loads the people's
+// events and current periods around the new taps, re-derives, and writes
+// the periods that changed and the taps' marks.
 //
 // A counted tap is kept by the current period that names it (start_ref or
 // end_ref, with its reader mode); only the others (double, void, unknown

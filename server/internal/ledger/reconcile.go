@@ -305,18 +305,18 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx) (int, []int64, error) 
 	}
 	// Another reconciler (a replica) may be taking in the same taps: lock
 	// the people, so that derivations of one person never interleave, and
-	// the taps' streams, so that the check of reconciled_ranges below sees
-	// every range taken before.
+	// the taps, so that the check of reconciled_ranges below sees every
+	// range taken before.
 	lockSpans := make(map[pair]span, len(taps))
-	streams := make([]TapID, 0, len(taps))
-	for _, rv := range res {
+	ids := make([]TapID, len(taps))
+	for i, rv := range res {
 		if rv.person != nil {
 			k := pair{*rv.site, *rv.person}
 			lockSpans[k] = lockSpans[k].add(rv.nt.at)
 		}
-		streams = append(streams, TapID{Terminal: rv.nt.id.Terminal, Epoch: rv.nt.id.Epoch})
+		ids[i] = rv.nt.id
 	}
-	if err := lockKeys(ctx, tx, lockSpans, streams); err != nil {
+	if err := lockKeys(ctx, tx, lockSpans, ids); err != nil {
 		return 0, nil, err
 	}
 	done, err := takenBefore(ctx, tx, taps)
@@ -455,7 +455,7 @@ func runRows(ids []TapID) [][]any {
 
 // takenBefore reports which of the taps were taken in by an earlier step:
 // those inside a range of reconciled_ranges. The caller holds the locks of
-// the taps' streams, so every step that took one of them has committed, and
+// the taps, so every step that took one of them has committed, and
 // this statement's snapshot sees its ranges. The ranges of a stream are
 // disjoint, so the ones that meet a run [a, b] are those ending within it
 // and the first one ending after it.

@@ -534,21 +534,26 @@ func lockPairs(ctx context.Context, tx pgx.Tx, pairs map[pair]span) error {
 }
 
 // lockKeys takes, in one sorted pass, the locks of (site, person) pairs and
-// of tap streams (terminal, epoch): the latter keep two reconcilers from
-// resolving the same tap of an unknown card or an unassigned terminal at
-// once, when inbox ranges overlap. Keys of the two kinds live in separate
-// halves of the key space.
-func lockKeys(ctx context.Context, tx pgx.Tx, pairs map[pair]span, streams []TapID) error {
-	keys := make([]int64, 0, len(pairs)+len(streams))
+// of taps: the latter make a step that takes a tap again (overlapping inbox
+// ranges) wait until the one that took it first has committed, so that it
+// sees its reconciled_ranges (takenBefore). A lock per tap, not per
+// terminal stream: two steps take different inbox rows of the same streams
+// all the time (at the morning peak, every step holds taps of most
+// terminals), and stream locks made them wait for each other. Keys of the
+// two kinds live in separate halves of the key space; a collision only
+// makes a step wait needlessly.
+func lockKeys(ctx context.Context, tx pgx.Tx, pairs map[pair]span, taps []TapID) error {
+	keys := make([]int64, 0, len(pairs)+len(taps))
 	for p := range pairs {
 		keys = append(keys, (p.site<<32^p.person&0xffffffff)&^(1<<62))
 	}
-	for _, s := range streams {
+	for _, t := range taps {
 		h := uint64(14695981039346656037)
-		for i := 0; i < len(s.Terminal); i++ {
-			h = (h ^ uint64(s.Terminal[i])) * 1099511628211
+		for i := 0; i < len(t.Terminal); i++ {
+			h = (h ^ uint64(t.Terminal[i])) * 1099511628211
 		}
-		h = (h ^ uint64(s.Epoch)) * 1099511628211
+		h = (h ^ uint64(t.Epoch)) * 1099511628211
+		h = (h ^ uint64(t.Seq)) * 1099511628211
 		keys = append(keys, int64(h&(1<<62-1))|1<<62)
 	}
 	slices.Sort(keys)
