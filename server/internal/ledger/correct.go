@@ -276,13 +276,14 @@ func (s *Store) correct(ctx context.Context, tx pgx.Tx, viewer int64, c Correcti
 			touch(*person, sp)
 		}
 	}
-	if err := reresolve(ctx, tx, corrID, touch); err != nil {
+	gone, err := reresolve(ctx, tx, corrID, touch)
+	if err != nil {
 		return 0, err
 	}
 	if err := lockPairs(ctx, tx, touched); err != nil {
 		return 0, err
 	}
-	if _, err := rederive(ctx, tx, touched, s.rules, nil, nil, nil); err != nil {
+	if _, err := rederive(ctx, tx, touched, s.rules, nil, nil, nil, gone); err != nil {
 		return 0, err
 	}
 	return id, nil
@@ -290,8 +291,11 @@ func (s *Store) correct(ctx context.Context, tx pgx.Tx, viewer int64, c Correcti
 
 // reresolve recomputes the person and void flag of the taps a correction
 // concerns (by tap, or by card id at the site) from the registry and every
-// correction not withdrawn, and touches the people they move between.
-func reresolve(ctx context.Context, tx pgx.Tx, corrID int64, touch func(int64, span)) error {
+// correction not withdrawn, and touches the people they move between. Each
+// such tap gets a tap_marks row (pending, or unknown_card), which decides
+// its person from now on: it returns them, for rederive to ignore the
+// periods that still name them.
+func reresolve(ctx context.Context, tx pgx.Tx, corrID int64, touch func(int64, span)) (map[TapID]bool, error) {
 	rows, err := tx.Query(ctx, `
 		WITH c AS (SELECT * FROM corrections WHERE correction_id = $1),
 		affected AS (
@@ -301,7 +305,8 @@ func reresolve(ctx context.Context, tx pgx.Tx, corrID int64, touch func(int64, s
 			   OR (c.kind = 'assign_card' AND tr.site_id = c.site_id AND tr.card_ident = c.card_ident)),
 		live AS (SELECT * FROM corrections co WHERE NOT EXISTS (SELECT 1 FROM corrections w WHERE w.withdraws = co.correction_id)),
 		resolved AS (
-			SELECT a.terminal_id, a.store_epoch, a.seq, a.event_time, a.person_id AS old_person, a.voided AS old_voided,
+			SELECT a.terminal_id, a.store_epoch, a.seq, a.event_time, a.site_id, a.card_ident, a.mode, a.direction,
+			  a.person_id AS old_person, a.voided AS old_voided,
 			  coalesce(
 			    (SELECT l.person_id FROM live l WHERE l.kind = 'reassign_tap' AND l.tap_terminal_id = a.terminal_id
 			       AND l.tap_store_epoch = a.store_epoch AND l.tap_seq = a.seq ORDER BY l.correction_id DESC LIMIT 1),
@@ -315,29 +320,36 @@ func reresolve(ctx context.Context, tx pgx.Tx, corrID int64, touch func(int64, s
 			       HAVING count(DISTINCT c.person_id) = 1)) AS new_person,
 			  EXISTS (SELECT 1 FROM live l WHERE l.kind = 'void_tap' AND l.tap_terminal_id = a.terminal_id
 			       AND l.tap_store_epoch = a.store_epoch AND l.tap_seq = a.seq) AS new_voided
-			FROM affected a)
-		UPDATE tap_resolutions tr SET person_id = r.new_person, voided = r.new_voided,
-			mark = CASE WHEN r.new_person IS NULL THEN 'unknown_card' ELSE 'pending' END
-		FROM resolved r
-		WHERE tr.terminal_id = r.terminal_id AND tr.store_epoch = r.store_epoch AND tr.seq = r.seq
-		RETURNING r.old_person, r.new_person, r.event_time`, corrID)
+			FROM affected a),
+		marked AS (
+			INSERT INTO tap_marks AS tm (terminal_id, store_epoch, seq, site_id, person_id, event_time, card_ident, mode,
+				voided, direction, mark)
+			SELECT r.terminal_id, r.store_epoch, r.seq, r.site_id, r.new_person, r.event_time, r.card_ident, r.mode,
+				r.new_voided, r.direction, CASE WHEN r.new_person IS NULL THEN 'unknown_card' ELSE 'pending' END
+			FROM resolved r
+			ON CONFLICT (terminal_id, store_epoch, seq) DO UPDATE
+			SET person_id = excluded.person_id, voided = excluded.voided, mark = excluded.mark)
+		SELECT r.terminal_id, r.store_epoch, r.seq, r.old_person, r.new_person, r.event_time FROM resolved r`, corrID)
 	if err != nil {
-		return fmt.Errorf("re-resolve taps: %w", err)
+		return nil, fmt.Errorf("re-resolve taps: %w", err)
 	}
 	defer rows.Close()
+	gone := make(map[TapID]bool)
 	for rows.Next() {
+		var id TapID
 		var oldP, newP *int64
 		var at time.Time
-		if err := rows.Scan(&oldP, &newP, &at); err != nil {
-			return fmt.Errorf("re-resolve taps: %w", err)
+		if err := rows.Scan(&id.Terminal, &id.Epoch, &id.Seq, &oldP, &newP, &at); err != nil {
+			return nil, fmt.Errorf("re-resolve taps: %w", err)
 		}
+		gone[id] = true
 		for _, p := range []*int64{oldP, newP} {
 			if p != nil {
 				touch(*p, span{}.add(at))
 			}
 		}
 	}
-	return rows.Err()
+	return gone, rows.Err()
 }
 
 func nonZero(v int64) *int64 {

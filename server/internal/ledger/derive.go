@@ -53,7 +53,8 @@ const (
 	MarkVoid                    // marked erroneous by a correction: kept, not paired
 )
 
-// String returns the mark as stored in tap_resolutions.mark.
+// String returns the mark as stored in tap_marks.mark (and shown by the
+// tap_resolutions view).
 func (m Mark) String() string {
 	switch m {
 	case MarkCounted:

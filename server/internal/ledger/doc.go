@@ -18,9 +18,16 @@
 //
 // The Reconciler takes stored taps in from a durable inbox, a step (one
 // transaction) of up to a few thousand taps at a time. A step resolves each
-// tap's site, reader mode and person, locks the people concerned, loads
-// their events and current periods around the new taps, re-derives, and
-// writes each tap's resolution and the periods that changed. The statement
+// tap's site, reader mode and person (from a cache kept exact by the
+// registry version, cardcache.go), locks the people and taps concerned,
+// leaves out taps taken in before (reconciled_ranges), loads the people's
+// events and current periods around the new taps, re-derives, and writes
+// the periods that changed and the taps' marks.
+//
+// A counted tap is kept by the current period that names it (start_ref or
+// end_ref, with its reader mode); only the others (double, void, unknown
+// card, unassigned) have a row in tap_marks. The view tap_resolutions shows
+// every taken tap as one row, for readers. The statement
 // trace of BenchmarkReconcile (LIGGARE_SQL_TRACE=1) shows what each
 // statement costs; docs/benchmarks.md keeps the figures.
 package ledger

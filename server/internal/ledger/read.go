@@ -128,7 +128,7 @@ const AnonymisedCardID = "ANONYMISED"
 func (s *Store) UnknownCards(ctx context.Context, viewer, siteID int64) ([]UnknownCard, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT tr.card_ident, count(*)::int, min(tr.event_time), max(tr.event_time)
-		FROM tap_resolutions tr JOIN sites s ON s.site_id = tr.site_id
+		FROM tap_marks tr JOIN sites s ON s.site_id = tr.site_id
 		WHERE tr.site_id = $1 AND s.org_id = $2 AND tr.person_id IS NULL AND tr.card_ident <> $3
 		GROUP BY tr.card_ident ORDER BY max(tr.event_time) DESC`, siteID, viewer, AnonymisedCardID)
 	if err != nil {

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -68,14 +69,19 @@ const lookBack = 8
 // given span, and replaces the periods those segments contribute with new
 // versions where they changed. It returns the sites whose ledger changed.
 //
-// fresh holds taps being taken in by this transaction, not yet stored in
-// tap_resolutions: their events join the derivation from memory, and the
-// mark of fresh tap ft is written to freshMarks[ft.idx] for the caller to
-// store with it. The marks of stored taps are updated where the derivation
-// changed them. orgs holds the employers of persons already known; the
-// others are looked up.
+// A person's events are the taps of tap_marks, the taps that current
+// periods name (counted), and the manual events of corrections. fresh holds
+// taps being taken in by this transaction, not yet stored: their events
+// join the derivation from memory, and the mark of fresh tap ft is written
+// to freshMarks[ft.idx] for the caller to store with it. The marks of
+// stored taps are updated where the derivation changed them: a tap that
+// comes to count leaves tap_marks, one that stops counting gets a row.
+// orgs holds the employers of persons already known; the others are looked
+// up. gone holds taps whose tap_marks row (written by the caller) now
+// decides their person: the periods that name them are not read as their
+// events.
 func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules, fresh map[pair][]freshTap,
-	freshMarks []derivedMark, orgs map[int64]int64) ([]int64, error) {
+	freshMarks []derivedMark, orgs map[int64]int64, gone map[TapID]bool) ([]int64, error) {
 	if len(touched) == 0 {
 		return nil, nil
 	}
@@ -93,7 +99,7 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 	var now time.Time
 	for round := 0; len(pending) > 0; round++ {
 		var err error
-		if now, err = loadWork(ctx, tx, pending); err != nil {
+		if now, err = loadWork(ctx, tx, pending, w, gone); err != nil {
 			return nil, err
 		}
 		var again []*work
@@ -134,10 +140,16 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 	var closeIDs []int64
 	var inserts [][]any
 	changed := make(map[int64]bool)
-	var mTerm []string
+	var mTerm []string // tap_marks rows whose mark changed
 	var mEpoch, mSeq []int64
 	var mMark []string
 	var mDir []*string
+	var dTerm []string // tap_marks rows of taps that now count
+	var dEpoch, dSeq []int64
+	var iTerm []string // taps that stopped counting
+	var iEpoch, iSeq, iSite, iPerson []int64
+	var iMode, iMark []string
+	var iDir []*string
 	var kept []bool // per derived period of a work item: equal to a stored one
 	for _, wk := range done {
 		// Stored periods equal to a derived one stay; the others are
@@ -172,7 +184,8 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 			}
 			inserts = append(inserts, []any{wk.pair.site, wk.pair.person, orgs[wk.pair.person],
 				nullTime(p.Start), nullTime(p.End), nullString(p.StartRef), nullString(p.EndRef),
-				p.StartManual, p.EndManual, p.MissingCheckout, p.MissingCheckin, now})
+				p.StartManual, p.EndManual, p.MissingCheckout, p.MissingCheckin, now,
+				wk.tapMode(p.StartRef, p.StartManual), wk.tapMode(p.EndRef, p.EndManual)})
 			changed[wk.pair.site] = true
 		}
 		for i, it := range wk.items {
@@ -185,15 +198,20 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 				s := d.String()
 				dir = &s
 			}
-			if it.fresh {
+			switch {
+			case it.fresh:
 				freshMarks[it.idx] = derivedMark{mark.String(), dir}
-				continue
+			case it.fromPeriod && mark != MarkCounted:
+				iTerm, iEpoch, iSeq = append(iTerm, it.tap.Terminal), append(iEpoch, it.tap.Epoch), append(iSeq, it.tap.Seq)
+				iSite, iPerson = append(iSite, wk.pair.site), append(iPerson, wk.pair.person)
+				iMode, iMark, iDir = append(iMode, it.ev.Mode.String()), append(iMark, mark.String()), append(iDir, dir)
+			case it.fromPeriod:
+			case mark == MarkCounted:
+				dTerm, dEpoch, dSeq = append(dTerm, it.tap.Terminal), append(dEpoch, it.tap.Epoch), append(dSeq, it.tap.Seq)
+			case it.old.mark != mark.String() || !equalPtr(it.old.direction, dir):
+				mTerm, mEpoch, mSeq = append(mTerm, it.tap.Terminal), append(mEpoch, it.tap.Epoch), append(mSeq, it.tap.Seq)
+				mMark, mDir = append(mMark, mark.String()), append(mDir, dir)
 			}
-			if it.old.mark == mark.String() && equalPtr(it.old.direction, dir) {
-				continue
-			}
-			mTerm, mEpoch, mSeq = append(mTerm, it.tap.Terminal), append(mEpoch, it.tap.Epoch), append(mSeq, it.tap.Seq)
-			mMark, mDir = append(mMark, mark.String()), append(mDir, dir)
 		}
 	}
 	if len(closeIDs) > 0 {
@@ -205,13 +223,33 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"work_periods"}, []string{
 			"site_id", "person_id", "org_id", "start_at", "end_at", "start_ref", "end_ref",
 			"start_manual", "end_manual", "missing_checkout", "missing_checkin", "recorded_from",
+			"start_mode", "end_mode",
 		}, pgx.CopyFromRows(inserts)); err != nil {
 			return nil, fmt.Errorf("insert periods: %w", err)
 		}
 	}
+	if len(dTerm) > 0 {
+		if _, err := tx.Exec(ctx, `
+			DELETE FROM tap_marks tm USING unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(terminal_id, store_epoch, seq)
+			WHERE tm.terminal_id = u.terminal_id AND tm.store_epoch = u.store_epoch AND tm.seq = u.seq`,
+			dTerm, dEpoch, dSeq); err != nil {
+			return nil, fmt.Errorf("unmark counted taps: %w", err)
+		}
+	}
+	if len(iTerm) > 0 {
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO tap_marks (terminal_id, store_epoch, seq, site_id, person_id, event_time, card_ident, mode, voided, direction, mark)
+			SELECT t.terminal_id, t.store_epoch, t.seq, u.site_id, u.person_id, t.event_time, t.card_id, u.mode, false, u.direction, u.mark
+			FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[])
+			     AS u(terminal_id, store_epoch, seq, site_id, person_id, mode, direction, mark)
+			JOIN taps t ON t.terminal_id = u.terminal_id AND t.store_epoch = u.store_epoch AND t.seq = u.seq`,
+			iTerm, iEpoch, iSeq, iSite, iPerson, iMode, iDir, iMark); err != nil {
+			return nil, fmt.Errorf("mark uncounted taps: %w", err)
+		}
+	}
 	if len(mTerm) > 0 {
 		if _, err := tx.Exec(ctx, `
-			UPDATE tap_resolutions tr SET mark = u.mark, direction = u.direction
+			UPDATE tap_marks tr SET mark = u.mark, direction = u.direction
 			FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[])
 			     AS u(terminal_id, store_epoch, seq, mark, direction)
 			WHERE tr.terminal_id = u.terminal_id AND tr.store_epoch = u.store_epoch AND tr.seq = u.seq`,
@@ -246,6 +284,24 @@ type workEvent struct {
 	old   storedMark // a stored tap's mark
 	fresh bool       // a tap being taken in (freshTap)
 	idx   int        // freshTap.idx
+	// fromPeriod: a counted tap, read from the current period that names
+	// it (it has no tap_marks row).
+	fromPeriod bool
+}
+
+// tapMode returns the reader's mode of the tap ref names, as stored with a
+// period's end (nil for a manual event).
+func (wk *work) tapMode(ref string, manual bool) *string {
+	if manual || ref == "" {
+		return nil
+	}
+	for _, it := range wk.items {
+		if it.ev.Ref == ref {
+			m := it.ev.Mode.String()
+			return &m
+		}
+	}
+	return nil
 }
 
 // derive sorts the events and derives every segment within w of the
@@ -258,7 +314,12 @@ func (wk *work) derive(rules Rules, w time.Duration) bool {
 		if c := a.ev.At.Compare(b.ev.At); c != 0 {
 			return c
 		}
-		return strings.Compare(a.ev.Ref, b.ev.Ref)
+		if c := strings.Compare(a.ev.Ref, b.ev.Ref); c != 0 {
+			return c
+		}
+		// A tap_marks row (a correction's pending row) before the period
+		// that still names the tap: the row decides.
+		return cmp.Compare(b2i(a.fromPeriod), b2i(b.fromPeriod))
 	})
 	wk.items = slices.CompactFunc(wk.items, func(a, b workEvent) bool { return a.ev.Ref == b.ev.Ref })
 	evs := make([]Event, len(wk.items))
@@ -290,6 +351,13 @@ func (wk *work) derive(rules Rules, w time.Duration) bool {
 	return true
 }
 
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // storedMark is a stored tap's derived mark and direction.
 type storedMark struct {
 	mark      string
@@ -304,8 +372,10 @@ func equalPtr(a, b *string) bool {
 }
 
 // loadWork loads, in one round trip, the events and the current periods of
-// each work item's window, and returns the transaction's time.
-func loadWork(ctx context.Context, tx pgx.Tx, items []*work) (time.Time, error) {
+// each work item's window, and returns the transaction's time. Periods are
+// read from w (MaxOpen and more) before the window, for the counted taps
+// they name in it; those anchored in the window are the stored ones.
+func loadWork(ctx context.Context, tx pgx.Tx, items []*work, w time.Duration, gone map[TapID]bool) (time.Time, error) {
 	sites := make([]int64, len(items))
 	persons := make([]int64, len(items))
 	los := make([]time.Time, len(items))
@@ -313,12 +383,16 @@ func loadWork(ctx context.Context, tx pgx.Tx, items []*work) (time.Time, error) 
 	for i, wk := range items {
 		sites[i], persons[i], los[i], his[i] = wk.pair.site, wk.pair.person, wk.window.lo, wk.window.hi
 	}
+	plos := make([]time.Time, len(items))
+	for i, lo := range los {
+		plos[i] = lo.Add(-w)
+	}
 	var b pgx.Batch
 	b.Queue(`
 		WITH p AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::timestamptz[])
 		           WITH ORDINALITY AS p(site_id, person_id, lo, hi, i))
 		SELECT p.i, tr.terminal_id, tr.store_epoch, tr.seq, 0::bigint, tr.event_time, tr.mode, tr.voided, tr.mark, tr.direction
-		FROM p JOIN tap_resolutions tr ON tr.site_id = p.site_id AND tr.person_id = p.person_id
+		FROM p JOIN tap_marks tr ON tr.site_id = p.site_id AND tr.person_id = p.person_id
 		     AND tr.event_time BETWEEN p.lo AND p.hi
 		UNION ALL
 		SELECT p.i, '', 0, 0, co.correction_id, e.at, e.mode, false, '', NULL
@@ -350,17 +424,20 @@ func loadWork(ctx context.Context, tx pgx.Tx, items []*work) (time.Time, error) 
 	})
 	b.Queue(`
 		SELECT p.i, wp.period_id, wp.start_at, wp.end_at, coalesce(wp.start_ref, ''), coalesce(wp.end_ref, ''),
-		       wp.start_manual, wp.end_manual, wp.missing_checkout, wp.missing_checkin
+		       wp.start_manual, wp.end_manual, wp.missing_checkout, wp.missing_checkin,
+		       coalesce(wp.start_mode, ''), coalesce(wp.end_mode, '')
 		FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS p(site_id, person_id, lo, hi, i)
 		JOIN work_periods wp ON wp.site_id = p.site_id AND wp.person_id = p.person_id
 		     AND wp.recorded_to = 'infinity' AND coalesce(wp.start_at, wp.end_at) BETWEEN p.lo AND p.hi`,
-		sites, persons, los, his).Query(func(rows pgx.Rows) error {
+		sites, persons, plos, his).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var i int
 			var sp storedPeriod
 			var start, end *time.Time
+			var startMode, endMode string
 			if err := rows.Scan(&i, &sp.id, &start, &end, &sp.p.StartRef, &sp.p.EndRef,
-				&sp.p.StartManual, &sp.p.EndManual, &sp.p.MissingCheckout, &sp.p.MissingCheckin); err != nil {
+				&sp.p.StartManual, &sp.p.EndManual, &sp.p.MissingCheckout, &sp.p.MissingCheckin,
+				&startMode, &endMode); err != nil {
 				return err
 			}
 			if start != nil {
@@ -369,7 +446,12 @@ func loadWork(ctx context.Context, tx pgx.Tx, items []*work) (time.Time, error) 
 			if end != nil {
 				sp.p.End = *end
 			}
-			items[i-1].stored = append(items[i-1].stored, sp)
+			wk := items[i-1]
+			if at := cmp.Or(sp.p.Start, sp.p.End); !at.Before(wk.window.lo) {
+				wk.stored = append(wk.stored, sp)
+			}
+			wk.addCounted(sp.p.StartRef, sp.p.Start, startMode, "in", gone)
+			wk.addCounted(sp.p.EndRef, sp.p.End, endMode, "out", gone)
 		}
 		return rows.Err()
 	})
@@ -379,6 +461,24 @@ func loadWork(ctx context.Context, tx pgx.Tx, items []*work) (time.Time, error) 
 		return time.Time{}, fmt.Errorf("load events and periods: %w", err)
 	}
 	return now, nil
+}
+
+// addCounted adds the counted tap ref names, at at, if it is in the
+// window: the end of a current period. A period stored before migration
+// 0010 kept no modes for taps it no longer names; one it names always has
+// its mode (the migration filled them), but if not, its direction serves.
+func (wk *work) addCounted(ref string, at time.Time, mode, direction string, gone map[TapID]bool) {
+	id, ok := ParseTapRef(ref)
+	if !ok || gone[id] || at.Before(wk.window.lo) || at.After(wk.window.hi) {
+		return
+	}
+	m, ok := ParseMode(mode)
+	if !ok {
+		m, _ = ParseMode(direction)
+	}
+	dir := direction
+	wk.items = append(wk.items, workEvent{ev: Event{Ref: ref, At: at, Mode: m}, tap: id,
+		old: storedMark{mark: MarkCounted.String(), direction: &dir}, fromPeriod: true})
 }
 
 func personOrgs(ctx context.Context, tx pgx.Tx, persons []int64) (map[int64]int64, error) {
@@ -434,21 +534,26 @@ func lockPairs(ctx context.Context, tx pgx.Tx, pairs map[pair]span) error {
 }
 
 // lockKeys takes, in one sorted pass, the locks of (site, person) pairs and
-// of tap streams (terminal, epoch): the latter keep two reconcilers from
-// resolving the same tap of an unknown card or an unassigned terminal at
-// once, when inbox ranges overlap. Keys of the two kinds live in separate
-// halves of the key space.
-func lockKeys(ctx context.Context, tx pgx.Tx, pairs map[pair]span, streams []TapID) error {
-	keys := make([]int64, 0, len(pairs)+len(streams))
+// of taps: the latter make a step that takes a tap again (overlapping inbox
+// ranges) wait until the one that took it first has committed, so that it
+// sees its reconciled_ranges (takenBefore). A lock per tap, not per
+// terminal stream: two steps take different inbox rows of the same streams
+// all the time (at the morning peak, every step holds taps of most
+// terminals), and stream locks made them wait for each other. Keys of the
+// two kinds live in separate halves of the key space; a collision only
+// makes a step wait needlessly.
+func lockKeys(ctx context.Context, tx pgx.Tx, pairs map[pair]span, taps []TapID) error {
+	keys := make([]int64, 0, len(pairs)+len(taps))
 	for p := range pairs {
 		keys = append(keys, (p.site<<32^p.person&0xffffffff)&^(1<<62))
 	}
-	for _, s := range streams {
+	for _, t := range taps {
 		h := uint64(14695981039346656037)
-		for i := 0; i < len(s.Terminal); i++ {
-			h = (h ^ uint64(s.Terminal[i])) * 1099511628211
+		for i := 0; i < len(t.Terminal); i++ {
+			h = (h ^ uint64(t.Terminal[i])) * 1099511628211
 		}
-		h = (h ^ uint64(s.Epoch)) * 1099511628211
+		h = (h ^ uint64(t.Epoch)) * 1099511628211
+		h = (h ^ uint64(t.Seq)) * 1099511628211
 		keys = append(keys, int64(h&(1<<62-1))|1<<62)
 	}
 	slices.Sort(keys)

@@ -16,7 +16,9 @@ func TestLedgerReferencesAreChecked(t *testing.T) {
 	pool := pgtest.New(t)
 	f := newFixture(t, pool)
 	r := NewReconciler(pool, ReconcilerOptions{})
-	f.upload(t, tapSpec{"IN", "AA0000000001", "2026-11-20 07:00:00"})
+	// A counted tap has no tap_marks row (the period names it); an unknown
+	// card's has.
+	f.upload(t, tapSpec{"IN", "AA0000000001", "2026-11-20 07:00:00"}, tapSpec{"IN", "XX9999999999", "2026-11-20 07:05:00"})
 	drain(t, r)
 	const missing = 999999
 	for _, c := range []struct {
@@ -32,10 +34,10 @@ func TestLedgerReferencesAreChecked(t *testing.T) {
 			[]any{f.site, f.anna, missing}},
 		{"one bad row among good ones", `INSERT INTO work_periods (site_id, person_id, org_id, start_at)
 			SELECT $1, p, $3, now() FROM unnest(ARRAY[$2::bigint, $4::bigint]) p`, []any{f.site, f.anna, f.owner, missing}},
-		{"resolution of nobody", `INSERT INTO tap_resolutions (terminal_id, store_epoch, seq, site_id, person_id, event_time, card_ident, mode, mark)
+		{"resolution of nobody", `INSERT INTO tap_marks (terminal_id, store_epoch, seq, site_id, person_id, event_time, card_ident, mode, mark)
 			VALUES ('X', 1, 1, $1, $2, now(), 'C', 'in', 'pending')`, []any{f.site, missing}},
-		{"resolution moved to nobody", `UPDATE tap_resolutions SET person_id = $1`, []any{missing}},
-		{"resolution moved to no site", `UPDATE tap_resolutions SET site_id = $1`, []any{missing}},
+		{"resolution moved to nobody", `UPDATE tap_marks SET person_id = $1`, []any{missing}},
+		{"resolution moved to no site", `UPDATE tap_marks SET site_id = $1`, []any{missing}},
 		{"period moved to another employer", `UPDATE work_periods SET org_id = $1`, []any{f.sub}},
 		{"delete a person with periods", `DELETE FROM persons WHERE person_id = $1`, []any{f.anna}},
 		{"delete a site with periods", `DELETE FROM sites WHERE site_id = $1`, []any{f.site}},

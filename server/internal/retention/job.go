@@ -488,8 +488,12 @@ func anonymise(ctx context.Context, tx pgx.Tx, personID int64, now time.Time) (m
 	var taps int64
 	err = tx.QueryRow(ctx, `
 		WITH res AS (
-			UPDATE tap_resolutions SET card_ident = $2 WHERE person_id = $1 AND card_ident <> $2
-			RETURNING terminal_id, store_epoch, seq),
+			-- The person's taps: rows of tap_marks, and counted taps, whose
+			-- card id the view reads from taps (migration 0010).
+			SELECT terminal_id, store_epoch, seq FROM tap_resolutions WHERE person_id = $1 AND card_ident <> $2),
+		marks AS (
+			UPDATE tap_marks tm SET card_ident = $2 FROM res
+			WHERE tm.terminal_id = res.terminal_id AND tm.store_epoch = res.store_epoch AND tm.seq = res.seq),
 		raw AS (
 			UPDATE taps t SET card_id = $2 FROM res
 			WHERE t.terminal_id = res.terminal_id AND t.store_epoch = res.store_epoch AND t.seq = res.seq
@@ -541,14 +545,14 @@ func (j *Job) anonymiseUnknownTaps(ctx context.Context, orgs map[int64]org, now 
 			rows, err := tx.Query(ctx, `
 				WITH rules AS (SELECT * FROM unnest($1::bigint[], $2::timestamptz[]) AS r(org_id, cutoff)),
 				hit AS (
-					SELECT tr.terminal_id, tr.store_epoch, tr.seq FROM tap_resolutions tr
+					SELECT tr.terminal_id, tr.store_epoch, tr.seq FROM tap_marks tr
 					LEFT JOIN sites s ON s.site_id = tr.site_id
 					LEFT JOIN rules r ON r.org_id = s.org_id
 					WHERE tr.person_id IS NULL AND tr.card_ident <> $3
 					  AND tr.event_time < CASE WHEN tr.site_id IS NULL THEN $4::timestamptz ELSE r.cutoff END
 					LIMIT $5),
 				res AS (
-					UPDATE tap_resolutions tr SET card_ident = $3 FROM hit
+					UPDATE tap_marks tr SET card_ident = $3 FROM hit
 					WHERE tr.terminal_id = hit.terminal_id AND tr.store_epoch = hit.store_epoch AND tr.seq = hit.seq
 					  AND tr.person_id IS NULL
 					RETURNING tr.terminal_id, tr.store_epoch, tr.seq, tr.site_id),
