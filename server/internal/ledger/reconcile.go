@@ -34,6 +34,32 @@ const (
 	DefaultWorkers = 2
 )
 
+// Steps and PostgreSQL's lock table. A step holds a transaction-scoped
+// advisory lock per tap and per (site, person) (lockKeys): up to
+// locksPerTap per tap. PostgreSQL keeps them in one shared table of
+// max_locks_per_transaction × (max_connections +
+// max_prepared_transactions) entries, for all backends together; a step
+// that does not fit fails with "out of shared memory" however often it is
+// tried, and the ledger stops. So the reconciler reads the table's size
+// once and sizes its steps so that all its workers together fill at most
+// 1/lockTableShare of it. PostgreSQL's defaults (64 × 100) give steps of
+// 800 taps with two workers; max_locks_per_transaction = 328 with 100
+// connections, or pglocal's 128 × 300, gives full DefaultStepTaps steps
+// (deploy/README.md).
+const (
+	locksPerTap    = 2
+	lockTableShare = 2
+	// minStepTaps is the least a step takes, however small the table
+	// (unless StepTaps asks for less).
+	minStepTaps = 16
+)
+
+// stepTapsFor is the step size for a lock table of capacity entries.
+func stepTapsFor(capacity int64, workers, configured int) int {
+	fit := capacity / lockTableShare / int64(max(1, workers)) / locksPerTap
+	return int(min(int64(configured), max(minStepTaps, fit)))
+}
+
 // initialRowTaps is the guess of taps per inbox row before the first step:
 // the first step locks as many rows as it may take.
 const initialRowTaps = 1
@@ -74,6 +100,10 @@ type Reconciler struct {
 	rowTaps atomic.Int64
 	// cards holds card resolutions across steps (cardcache.go).
 	cards *cardCache
+	// fitted says the step size was fitted to the server's lock table;
+	// stepSize holds it (opts.StepTaps until then).
+	fitted   atomic.Bool
+	stepSize atomic.Int64
 }
 
 // NewReconciler returns a Reconciler on pool. Call Run to start it.
@@ -98,7 +128,37 @@ func NewReconciler(pool *pgxpool.Pool, opts ReconcilerOptions) *Reconciler {
 	}
 	r := &Reconciler{pool: pool, opts: opts, wake: make(chan struct{}, 1), cards: newCardCache()}
 	r.rowTaps.Store(initialRowTaps)
+	r.stepSize.Store(int64(opts.StepTaps))
 	return r
+}
+
+// stepTaps bounds the taps of one step: StepTaps, or less where the
+// server's lock table is small.
+func (r *Reconciler) stepTaps() int { return int(r.stepSize.Load()) }
+
+// fitLockTable sizes steps to the server's lock table, once. Until it
+// succeeds, steps keep their configured size: a failure to read the
+// settings is logged, and tried again at the next step.
+func (r *Reconciler) fitLockTable(ctx context.Context) {
+	if r.fitted.Load() {
+		return
+	}
+	var capacity int64
+	err := r.pool.QueryRow(ctx, `SELECT current_setting('max_locks_per_transaction')::bigint *
+		(current_setting('max_connections')::bigint + current_setting('max_prepared_transactions')::bigint)`).Scan(&capacity)
+	if err != nil {
+		r.opts.Logger.Warn("reconcile_lock_table_unknown", logErr, err)
+		return
+	}
+	n := stepTapsFor(capacity, r.opts.Workers, r.opts.StepTaps)
+	if r.fitted.CompareAndSwap(false, true) {
+		r.stepSize.Store(int64(n))
+		if n < r.opts.StepTaps {
+			r.opts.Logger.Warn("reconcile_steps_fitted_to_lock_table", "lock_table", capacity, "step_taps", n,
+				"want_step_taps", r.opts.StepTaps,
+				"hint", "raise max_locks_per_transaction (see deploy/README.md) for full-size steps")
+		}
+	}
 }
 
 // Wake tells the reconciler there is work, without waiting.
@@ -149,9 +209,10 @@ func (r *Reconciler) work(ctx context.Context) {
 //
 // Inbox ranges overlap when a batch was queued twice (a retried ingest,
 // two replicas), so a tap may come again after it was taken in. The step
-// locks the terminal stream of each of its taps, then leaves out the taps
-// that reconciled_ranges says were taken (see takenBefore).
+// locks each of its taps, then leaves out the taps that reconciled_ranges
+// says were taken (see takenBefore).
 func (r *Reconciler) Step(ctx context.Context) (int, error) {
+	r.fitLockTable(ctx)
 	var n int
 	var sites []int64
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
@@ -169,9 +230,9 @@ func (r *Reconciler) Step(ctx context.Context) (int, error) {
 }
 
 // lockRows is how many inbox rows a step locks: about as many as hold
-// StepTaps taps, by the last step's mean, and at most InboxBatch.
+// stepTaps taps, by the last step's mean, and at most InboxBatch.
 func (r *Reconciler) lockRows() int {
-	return int(min(int64(r.opts.InboxBatch), max(1, int64(r.opts.StepTaps)/max(1, r.rowTaps.Load()))))
+	return int(min(int64(r.opts.InboxBatch), max(1, int64(r.stepTaps())/max(1, r.rowTaps.Load()))))
 }
 
 // Drain reconciles on Workers goroutines until the inbox is empty (for
@@ -252,12 +313,12 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx) (int, []int64, error) 
 		LEFT JOIN LATERAL (
 			SELECT ta.site_id, ta.direction FROM terminal_assignments ta
 			WHERE ta.terminal_id = t.terminal_id AND ta.valid_from <= t.event_time
-			ORDER BY ta.valid_from DESC LIMIT 1) a ON true`, r.lockRows(), r.opts.StepTaps)
+			ORDER BY ta.valid_from DESC LIMIT 1) a ON true`, r.lockRows(), r.stepTaps())
 	if err != nil {
 		return 0, nil, fmt.Errorf("take inbox: %w", err)
 	}
-	taps := make([]newTap, 0, r.opts.StepTaps)
-	seen := make(map[TapID]bool, r.opts.StepTaps)
+	taps := make([]newTap, 0, r.stepTaps())
+	seen := make(map[TapID]bool, r.stepTaps())
 	var inboxRows, registry int64
 	for rows.Next() {
 		var nt newTap

@@ -267,8 +267,11 @@ func (c *Cluster) writeConf(opts Options) error {
 		"unix_socket_directories": c.dir,
 		"port":                    strconv.Itoa(c.port),
 		"max_connections":         strconv.Itoa(DefaultMaxConnections),
-		"timezone":                "UTC",
-		"log_timezone":            "UTC",
+		// Room in the lock table for the reconciler's full-size steps
+		// (ledger.stepTapsFor).
+		"max_locks_per_transaction": "128",
+		"timezone":                  "UTC",
+		"log_timezone":              "UTC",
 	}
 	if !opts.Durable {
 		// Safe against a PostgreSQL crash (Kill), not an operating system

@@ -148,6 +148,7 @@ func TestSettings(t *testing.T) {
 		{"full_page_writes", "off"},
 		{"listen_addresses", ""},
 		{"max_connections", "300"},
+		{"max_locks_per_transaction", "128"},
 		{"server_encoding", "UTF8"},
 		{"lc_collate", "C"},
 		{"application_name", "it's pglocal"},
