@@ -61,6 +61,8 @@ func serveFlags(cfg *daemon.Config, log *logFlags) *flagenv.FlagSet {
 	f.BindSecret("pii-index-key", "LIGGARE_PII_INDEX_KEY")
 	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "address of a separate plain-HTTP listener for /metrics, /livez and /readyz, e.g. 127.0.0.1:9090 (default off)")
 	f.Bind("metrics-listen", "LIGGARE_METRICS_LISTEN")
+	f.BoolVar(&cfg.Pprof, "pprof", false, "serve Go's CPU, heap and goroutine profiles under /debug/pprof/ on --metrics-listen (default off)")
+	f.Bind("pprof", "LIGGARE_PPROF")
 	f.StringVar(&cfg.SyncURL, "sync-url", "", "the sync URL terminals reach this server at, e.g. wss://liggare.example.se/v1/sync, shown in the web UI's enroll commands (default: the host the browser reached)")
 	f.Bind("sync-url", "LIGGARE_SYNC_URL")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) file: the main listener then speaks TLS only (wss://, https://); renewals are picked up")
