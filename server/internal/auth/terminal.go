@@ -279,6 +279,24 @@ func (t *Terminals) Active(ctx context.Context, credentialID int64) (bool, error
 	return active, nil
 }
 
+// Inactive returns those of the given credentials that are revoked or
+// unknown, asking the database: a check made after a connection was
+// accepted from a cache, exact whatever the cache has heard yet.
+func (t *Terminals) Inactive(ctx context.Context, credentialIDs []int64) ([]int64, error) {
+	rows, err := t.pool.Query(ctx, `
+		SELECT u.id FROM unnest($1::bigint[]) AS u(id)
+		WHERE NOT EXISTS (SELECT FROM terminal_credentials c WHERE c.credential_id = u.id AND c.revoked_at IS NULL)`,
+		credentialIDs)
+	if err != nil {
+		return nil, fmt.Errorf("auth: check credentials: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("auth: check credentials: %w", err)
+	}
+	return ids, nil
+}
+
 // BearerToken extracts the credential from an "Authorization: Bearer X"
 // header value.
 func BearerToken(header string) (string, bool) {

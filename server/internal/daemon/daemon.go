@@ -157,8 +157,16 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return err
 	}
 	terminals := auth.NewTerminals(pool)
+	// Credentials are checked from memory, and a revocation announced by
+	// any replica cuts this replica's sessions of that credential at once.
+	creds := auth.NewCredentialCache(terminals, auth.CacheOptions{
+		Logger:   logger,
+		Reload:   cfg.Sync.CredentialRecheck,
+		OnRevoke: func(ids []int64) { sync.Revoked(ids) },
+	})
 	cfg.Sync.Cards = cards
 	cfg.Sync.Terminals = terminals
+	cfg.Sync.Credentials = creds
 	cfg.Sync.Store = store
 	cfg.Sync.Committer = committer
 	cfg.Sync.Logger = logger
@@ -222,6 +230,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	reconcilerDone := make(chan error, 1)
 	go func() { leader.Run(commitCtx, reconciler.Run); reconcilerDone <- nil }()
 	go cards.Run(commitCtx)
+	go creds.Run(commitCtx)
 	if site != nil {
 		// Open event streams would hold the HTTP shutdown for its whole
 		// timeout: end them as soon as it starts.
