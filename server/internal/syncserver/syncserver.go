@@ -279,7 +279,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Revoked ends at once the sessions of connections that authenticated with
-// one of the given credentials (auth.CacheOptions.OnRevoke).
+// one of the given credentials (auth.CacheOptions.OnRevoke): no batch is
+// taken from them any more, and those already committing are answered.
 func (s *Server) Revoked(credentialIDs []int64) {
 	s.mu.Lock()
 	var cut []*conn
@@ -290,7 +291,7 @@ func (s *Server) Revoked(credentialIDs []int64) {
 	}
 	s.mu.Unlock()
 	for _, c := range cut {
-		c.fail(syncproto.ErrorCodeUnauthorized, "credential revoked")
+		c.revoked()
 	}
 }
 
@@ -490,14 +491,15 @@ type conn struct {
 	logger     *slog.Logger
 
 	mu        sync.Mutex
-	queue     []outItem  // what the writer must send, in order
-	writing   bool       // a writer goroutine is running
-	cardsDue  bool       // an itemCards is queued
-	inFlight  int        // batches submitted and not yet answered
-	slotFreed *sync.Cond // signalled when inFlight drops or the connection ends
-	draining  bool       // the server is shutting down
-	closing   bool       // the final item is queued; nothing more is sent
-	closed    bool       // the websocket is closed
+	queue     []outItem        // what the writer must send, in order
+	writing   bool             // a writer goroutine is running
+	cardsDue  bool             // an itemCards is queued
+	inFlight  int              // batches submitted and not yet answered
+	slotFreed *sync.Cond       // signalled when inFlight drops or the connection ends
+	draining  bool             // ending: no new batch is taken
+	ending    *syncproto.Error // sent once draining and no batch is in flight
+	closing   bool             // the final item is queued; nothing more is sent
+	closed    bool             // the websocket is closed
 	final     *syncproto.Error
 	finalSent chan struct{} // closed once the final item is written (or abandoned)
 
@@ -706,7 +708,7 @@ func (c *conn) onRecheck() {
 	active, err := c.s.creds.Active(ctx, c.credential)
 	cancel()
 	if err == nil && !active {
-		c.fail(syncproto.ErrorCodeUnauthorized, "credential revoked")
+		c.revoked()
 		return
 	}
 	c.mu.Lock()
@@ -744,11 +746,29 @@ func (c *conn) pushCards() bool {
 // startDrain begins a graceful end: no new batches are taken, and once the
 // batches in flight are answered the terminal is told to reconnect.
 func (c *conn) startDrain() {
+	c.endAfterInFlight(&syncproto.Error{Code: syncproto.ErrorCodeShutdown, Message: "server shutting down; reconnect"})
+}
+
+// revoked ends the session of a revoked credential: its batches from now
+// on are not stored, and those already committing are answered first (their
+// taps are stored; an Ack lost would only make the terminal send them
+// again).
+func (c *conn) revoked() {
+	c.logger.Warn("sync_session_error", logCode, syncproto.ErrorCodeUnauthorized.String(), logErr, "credential revoked")
+	c.endAfterInFlight(&syncproto.Error{Code: syncproto.ErrorCodeUnauthorized, Message: "credential revoked"})
+}
+
+// endAfterInFlight stops taking batches and sends e once none is in flight
+// (the first reason given is the one sent).
+func (c *conn) endAfterInFlight(e *syncproto.Error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.draining = true
+	if c.draining {
+		return
+	}
+	c.draining, c.ending = true, e
 	if c.inFlight == 0 {
-		c.failLocked(&syncproto.Error{Code: syncproto.ErrorCodeShutdown, Message: "server shutting down; reconnect"})
+		c.failLocked(e)
 	}
 }
 
@@ -913,9 +933,10 @@ func (c *conn) handshake(o *ingest.Opening) bool {
 }
 
 // submit hands a batch to the committer once a slot is free; the Ack is
-// queued by the committer's callback after the commit. While the server
-// drains, new batches are dropped unacknowledged (the terminal sends them
-// again after reconnecting) and the reader keeps reading.
+// queued by the committer's callback after the commit. While the
+// connection ends (a shutdown, a revocation), new batches are dropped
+// unacknowledged (the terminal sends them again after reconnecting) and the
+// reader keeps reading.
 func (c *conn) submit(sess *ingest.Session, b *syncproto.Batch, received time.Time) bool {
 	c.mu.Lock()
 	for c.inFlight >= c.s.cfg.MaxInFlight && !c.closing && !c.draining {
@@ -960,6 +981,6 @@ func (c *conn) release() {
 	c.inFlight--
 	c.slotFreed.Broadcast()
 	if c.draining && c.inFlight == 0 {
-		c.failLocked(&syncproto.Error{Code: syncproto.ErrorCodeShutdown, Message: "server shutting down; reconnect"})
+		c.failLocked(c.ending)
 	}
 }

@@ -565,3 +565,37 @@ func TestRevokedBeforeAdmissionGetsNoWelcome(t *testing.T) {
 	}
 	expectClosed(t, ws)
 }
+
+// TestRevocationAnswersBatchesInFlight: a session whose credential is
+// revoked takes no batch any more, but answers those already committing
+// before its Unauthorized error, so that no stored tap goes unacknowledged.
+func TestRevocationAnswersBatchesInFlight(t *testing.T) {
+	ts := startServerWith(t, serverOptions{cache: true})
+	ws, _ := session(t, ts, "T1")
+	for i := uint64(0); i < 4; i++ {
+		send(t, ws, &syncproto.Batch{BatchID: i + 1, Taps: taps(i*500+1, i*500+500)})
+	}
+	acked := recv(t, ws).(*syncproto.Ack).AckedThrough
+	if _, err := ts.terminals.Revoke(context.Background(), "T1"); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		m := recv(t, ws)
+		if a, ok := m.(*syncproto.Ack); ok {
+			acked = max(acked, a.AckedThrough)
+			continue
+		}
+		if e, ok := m.(*syncproto.Error); !ok || e.Code != syncproto.ErrorCodeUnauthorized {
+			t.Fatalf("got %v, want Acks then an Unauthorized error", m)
+		}
+		break
+	}
+	expectClosed(t, ws)
+	var stored uint64
+	if err := ts.pool.QueryRow(context.Background(), `SELECT count(*) FROM taps`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if acked != stored {
+		t.Errorf("acknowledged through %d, %d stored: every stored tap must be acknowledged", acked, stored)
+	}
+}
