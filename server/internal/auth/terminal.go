@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -31,9 +32,27 @@ func ValidTerminalID(id string) bool { return validTerminalID.MatchString(id) }
 // secretBytes is the entropy of a terminal secret: 256 bits.
 const secretBytes = 32
 
+// maxSecretLen is the longest secret Authenticate considers (an encoded
+// secret is 43 characters).
+const maxSecretLen = 128
+
 // Terminals stores terminals and their credentials.
 type Terminals struct {
 	pool *pgxpool.Pool
+	// forget is the cache's (CredentialCache), if one was made over t.
+	forget atomic.Pointer[func(terminalID string)]
+}
+
+// Forget tells the credential cache over t, if any, that a transaction of
+// this process that changed the terminal's credentials has committed: the
+// cache then asks the database about them at once, instead of when the
+// change's notification arrives a moment later. Terminals' own methods
+// call it; a caller revoking inside its own transaction
+// (RevokeCredentials) calls it after the commit.
+func (t *Terminals) Forget(terminalID string) {
+	if f := t.forget.Load(); f != nil {
+		(*f)(terminalID)
+	}
 }
 
 // NewTerminals returns a Terminals backed by pool.
@@ -89,13 +108,18 @@ func issue(ctx context.Context, tx pgx.Tx, terminalID, issuedBy string, replaces
 	if err != nil {
 		return "", 0, fmt.Errorf("auth: issue credential: %w", err)
 	}
+	if err := notifyCredentials(ctx, tx, id); err != nil {
+		return "", 0, fmt.Errorf("auth: issue credential: %w", err)
+	}
 	return terminalID + "." + secret, id, nil
 }
 
 // Revoke revokes every active credential of the terminal and reports how many
 // it revoked.
 func (t *Terminals) Revoke(ctx context.Context, terminalID string) (int64, error) {
-	return RevokeCredentials(ctx, t.pool, terminalID)
+	n, err := RevokeCredentials(ctx, t.pool, terminalID)
+	t.Forget(terminalID)
+	return n, err
 }
 
 // Execer runs a statement: *pgxpool.Pool and pgx.Tx satisfy it.
@@ -105,9 +129,15 @@ type Execer interface {
 
 // RevokeCredentials revokes every active credential of the terminal through
 // q (a pool, or the transaction of a re-enrollment) and reports how many.
+// A caller with its own transaction calls Terminals.Forget after the commit.
+// The one statement also announces each revoked credential on
+// CredentialChannel, so that no revocation commits unannounced.
 func RevokeCredentials(ctx context.Context, q Execer, terminalID string) (int64, error) {
-	tag, err := q.Exec(ctx,
-		`UPDATE terminal_credentials SET revoked_at = now() WHERE terminal_id = $1 AND revoked_at IS NULL`, terminalID)
+	tag, err := q.Exec(ctx, `
+		WITH revoked AS (
+			UPDATE terminal_credentials SET revoked_at = now() WHERE terminal_id = $1 AND revoked_at IS NULL
+			RETURNING credential_id)
+		SELECT pg_notify($2, credential_id::text) FROM revoked`, terminalID, CredentialChannel)
 	if err != nil {
 		return 0, fmt.Errorf("auth: revoke terminal: %w", err)
 	}
@@ -134,9 +164,12 @@ func (t *Terminals) Rotate(ctx context.Context, credentialID int64) (string, int
 			return err
 		}
 		if _, err := tx.Exec(ctx, `
-			UPDATE terminal_credentials SET revoked_at = now()
-			WHERE terminal_id = $1 AND credential_id <> $2 AND revoked_at IS NULL
-			  AND replaces IS NOT NULL AND confirmed_at IS NULL`, terminalID, credentialID); err != nil {
+			WITH revoked AS (
+				UPDATE terminal_credentials SET revoked_at = now()
+				WHERE terminal_id = $1 AND credential_id <> $2 AND revoked_at IS NULL
+				  AND replaces IS NOT NULL AND confirmed_at IS NULL
+				RETURNING credential_id)
+			SELECT pg_notify($3, credential_id::text) FROM revoked`, terminalID, credentialID, CredentialChannel); err != nil {
 			return err
 		}
 		cred, id, err = issue(ctx, tx, terminalID, IssuedByRotation, &credentialID)
@@ -156,12 +189,13 @@ func (t *Terminals) Rotate(ctx context.Context, credentialID int64) (string, int
 // issued by rotation, and reports whether it revoked one.
 func (t *Terminals) Confirm(ctx context.Context, credentialID int64) (bool, error) {
 	var revoked bool
+	var terminalID string
 	err := pgx.BeginFunc(ctx, t.pool, func(tx pgx.Tx) error {
 		var replaces *int64
 		err := tx.QueryRow(ctx, `
 			UPDATE terminal_credentials SET confirmed_at = now()
 			WHERE credential_id = $1 AND replaces IS NOT NULL AND confirmed_at IS NULL AND revoked_at IS NULL
-			RETURNING replaces`, credentialID).Scan(&replaces)
+			RETURNING replaces, terminal_id`, credentialID).Scan(&replaces, &terminalID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
@@ -170,13 +204,28 @@ func (t *Terminals) Confirm(ctx context.Context, credentialID int64) (bool, erro
 		}
 		tag, err := tx.Exec(ctx, `
 			UPDATE terminal_credentials SET revoked_at = now() WHERE credential_id = $1 AND revoked_at IS NULL`, *replaces)
+		if err != nil {
+			return err
+		}
 		revoked = tag.RowsAffected() > 0
-		return err
+		return notifyCredentials(ctx, tx, credentialID, *replaces)
 	})
 	if err != nil {
 		return false, fmt.Errorf("auth: confirm credential: %w", err)
 	}
+	if revoked {
+		t.Forget(terminalID)
+	}
 	return revoked, nil
+}
+
+// notifyCredentials announces changed credentials on CredentialChannel
+// inside tx: the notifications are delivered when tx commits.
+func notifyCredentials(ctx context.Context, tx pgx.Tx, ids ...int64) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, id::text) FROM unnest($2::bigint[]) AS id`, CredentialChannel, ids); err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	return nil
 }
 
 // Authenticate checks a "<terminal-id>.<secret>" credential and returns the
@@ -184,7 +233,7 @@ func (t *Terminals) Confirm(ctx context.Context, credentialID int64) (bool, erro
 // ErrUnauthorized.
 func (t *Terminals) Authenticate(ctx context.Context, credential string) (string, int64, error) {
 	id, secret, ok := strings.Cut(credential, ".")
-	if !ok || !ValidTerminalID(id) || secret == "" || len(secret) > 128 {
+	if !ok || !ValidTerminalID(id) || secret == "" || len(secret) > maxSecretLen {
 		return "", 0, ErrUnauthorized
 	}
 	sum := sha256.Sum256([]byte(secret))
@@ -228,6 +277,24 @@ func (t *Terminals) Active(ctx context.Context, credentialID int64) (bool, error
 		return false, fmt.Errorf("auth: check credential: %w", err)
 	}
 	return active, nil
+}
+
+// Inactive returns those of the given credentials that are revoked or
+// unknown, asking the database: a check made after a connection was
+// accepted from a cache, exact whatever the cache has heard yet.
+func (t *Terminals) Inactive(ctx context.Context, credentialIDs []int64) ([]int64, error) {
+	rows, err := t.pool.Query(ctx, `
+		SELECT u.id FROM unnest($1::bigint[]) AS u(id)
+		WHERE NOT EXISTS (SELECT FROM terminal_credentials c WHERE c.credential_id = u.id AND c.revoked_at IS NULL)`,
+		credentialIDs)
+	if err != nil {
+		return nil, fmt.Errorf("auth: check credentials: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("auth: check credentials: %w", err)
+	}
+	return ids, nil
 }
 
 // BearerToken extracts the credential from an "Authorization: Bearer X"

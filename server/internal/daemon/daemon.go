@@ -58,6 +58,11 @@ type Config struct {
 	// MetricsListen, when set, is the address of a plain-HTTP listener for
 	// /metrics, /livez and /readyz; keep it off the public network.
 	MetricsListen string
+	// Pprof, when set, serves Go's profiles (net/http/pprof) under
+	// /debug/pprof/ on the metrics listener, to find where CPU and memory
+	// go under load. They reveal no personal data, but keep the listener
+	// on loopback all the same.
+	Pprof bool
 	// SyncURL, when set, is the sync endpoint (ws:// or wss://) that
 	// terminals reach this server at, as the web UI shows it in the enroll
 	// command of a new enrollment code. Empty means the host the browser
@@ -138,7 +143,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Logger:         logger,
 	})
 	cfg.Committer.Logger = logger
-	cfg.Committer.OnCommit = reconciler.Wake
+	// One replica reconciles at a time (see Leader); a single server
+	// leads at once. A commit on another replica nudges the leader.
+	leader := &Leader{Pool: pool, Logger: logger, OnWake: reconciler.Wake}
+	cfg.Committer.OnCommit = func() {
+		reconciler.Wake()
+		leader.Nudge()
+	}
 	cfg.Committer.OnApplied = m.GroupCommitted
 	committer := ingest.NewCommitter(store, cfg.Committer)
 	cards := downlink.NewFeed(pool, logger)
@@ -146,8 +157,16 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return err
 	}
 	terminals := auth.NewTerminals(pool)
+	// Credentials are checked from memory, and a revocation announced by
+	// any replica cuts this replica's sessions of that credential at once.
+	creds := auth.NewCredentialCache(terminals, auth.CacheOptions{
+		Logger:   logger,
+		Reload:   cfg.Sync.CredentialRecheck,
+		OnRevoke: func(ids []int64) { sync.Revoked(ids) },
+	})
 	cfg.Sync.Cards = cards
 	cfg.Sync.Terminals = terminals
+	cfg.Sync.Credentials = creds
 	cfg.Sync.Store = store
 	cfg.Sync.Committer = committer
 	cfg.Sync.Logger = logger
@@ -182,6 +201,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	var msrv *http.Server
 	var mln net.Listener
+	if cfg.Pprof && cfg.MetricsListen == "" {
+		ln.Close()
+		return errors.New("daemon: pprof needs a metrics listener (--metrics-listen)")
+	}
 	if cfg.MetricsListen != "" {
 		if mln, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
 			ln.Close()
@@ -189,6 +212,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		}
 		mmux := http.NewServeMux()
 		mmux.Handle("GET /metrics", m.Handler())
+		if cfg.Pprof {
+			registerPprof(mmux)
+		}
 		h.register(mmux)
 		msrv = &http.Server{
 			Handler:           mmux,
@@ -202,8 +228,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	committerDone := make(chan error, 1)
 	go func() { committerDone <- committer.Run(commitCtx) }()
 	reconcilerDone := make(chan error, 1)
-	go func() { reconcilerDone <- reconciler.Run(commitCtx) }()
+	go func() { leader.Run(commitCtx, reconciler.Run); reconcilerDone <- nil }()
 	go cards.Run(commitCtx)
+	go creds.Run(commitCtx)
 	if site != nil {
 		// Open event streams would hold the HTTP shutdown for its whole
 		// timeout: end them as soon as it starts.

@@ -31,7 +31,8 @@
 // outbox, and its old credential works until the code is used.
 //
 // A revoked terminal (Revoke) is refused at its next connection and cut
-// off within a minute on a live one; its taps stay in its outbox. Enrolling
+// off at once on a live one, on every replica (auth.CredentialCache); its
+// taps stay in its outbox. Enrolling
 // it again with the same terminal id keeps that outbox: the outbox belongs
 // to the kiosk's disk, not to the credential, and its store epoch and
 // sequences carry on, so the buffered taps are uploaded under their

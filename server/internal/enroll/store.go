@@ -325,6 +325,9 @@ func (s *Store) Redeem(ctx context.Context, req EnrollRequest) (EnrollResponse, 
 	if err != nil {
 		return EnrollResponse{}, wrap("redeem", err)
 	}
+	if resp.Reenrolled {
+		s.terminals.Forget(resp.TerminalID) // its old credentials were revoked
+	}
 	return resp, nil
 }
 
@@ -401,6 +404,7 @@ func (s *Store) Revoke(ctx context.Context, terminalID, actor string) (int64, er
 		return s.auditTerminal(ctx, tx, actor, ActionRevoke, terminalID,
 			map[string]any{"terminal_id": terminalID, "revoked_credentials": n})
 	})
+	s.terminals.Forget(terminalID)
 	if err != nil {
 		return 0, wrap("revoke", err)
 	}

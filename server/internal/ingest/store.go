@@ -104,6 +104,74 @@ func (s *Store) OpenSession(ctx context.Context, sess *Session, agentVersion str
 	return uint64(acked), nil
 }
 
+// Opening is one session for OpenSessions: what OpenSession takes, and
+// what it answers.
+type Opening struct {
+	Session      *Session
+	AgentVersion string
+	OutboxAcked  uint64
+	// Acked and Err are OpenSession's answers for this session.
+	Acked uint64
+	Err   error
+}
+
+// OpenSessions does what OpenSession does for many sessions, most of them
+// in one transaction: a reconnection storm opens ten thousand sessions, and
+// a commit (an fsync) each would make them wait in line. The highest
+// contiguous sequence is read without locking the cursor: a batch of the
+// terminal's previous session committing at the same moment may not be
+// counted yet, and the terminal then sends its taps again, which the
+// server answers as duplicates. A session whose terminal reports more
+// acknowledged than the server holds (a gap) goes through OpenSession, as
+// that records the gap under the cursor's lock. Each Opening gets its
+// answer; the error returned is that of the shared transaction.
+func (s *Store) OpenSessions(ctx context.Context, opens []*Opening) error {
+	ids := make([]string, len(opens))
+	versions := make([]string, len(opens))
+	offsets := make([]int64, len(opens))
+	epochs := make([]int64, len(opens))
+	for i, o := range opens {
+		ids[i], versions[i], epochs[i] = o.Session.TerminalID, o.AgentVersion, o.Session.StoreEpoch
+		offsets[i] = o.Session.ClockOffset().Microseconds()
+	}
+	acked := make([]int64, len(opens))
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `
+			UPDATE terminals t SET last_seen_at = now(), agent_version = u.v, clock_offset_us = u.o
+			FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(id, v, o)
+			WHERE t.terminal_id = u.id`, ids, versions, offsets); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `
+			SELECT u.i, c.acked_through
+			FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS u(id, epoch, i)
+			JOIN ingest_cursors c ON c.terminal_id = u.id AND c.store_epoch = u.epoch`, ids, epochs)
+		if err != nil {
+			return err
+		}
+		var i, a int64
+		_, err = pgx.ForEachRow(rows, []any{&i, &a}, func() error {
+			acked[i-1] = a
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		err = fmt.Errorf("ingest: open sessions: %w", err)
+		for _, o := range opens {
+			o.Err = err
+		}
+		return err
+	}
+	for i, o := range opens {
+		o.Acked = uint64(acked[i])
+		if o.OutboxAcked > o.Acked && o.OutboxAcked <= MaxSeq {
+			o.Acked, o.Err = s.OpenSession(ctx, o.Session, o.AgentVersion, o.OutboxAcked)
+		}
+	}
+	return nil
+}
+
 // MaxSeq is the highest sequence the server stores (syncproto.MaxSeq).
 const MaxSeq = syncproto.MaxSeq
 

@@ -350,3 +350,42 @@ func TestOpenSessionRecordsLostTaps(t *testing.T) {
 		t.Errorf("next Ack = %+v", acks[0])
 	}
 }
+
+// TestOpenSessionsAnswersAsOpenSession opens several sessions together:
+// each gets the answer OpenSession would give, a gap is recorded as it
+// would be, and every terminal is marked as seen.
+func TestOpenSessionsAnswersAsOpenSession(t *testing.T) {
+	pool := pgtest.New(t)
+	s := NewStore(pool, nil)
+	ctx := context.Background()
+	for _, id := range []string{"T1", "T2", "T3", "T4"} {
+		if _, err := pool.Exec(ctx, `INSERT INTO terminals (terminal_id) VALUES ($1)`, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(t, s, sub(session("T1", 7), 1, makeTaps("T1", 1, 10)))
+	apply(t, s, sub(session("T2", 7), 1, makeTaps("T2", 1, 10)))
+	apply(t, s, sub(session("T2", 7), 2, makeTaps("T2", 21, 25)))
+	opens := []*Opening{
+		{Session: session("T1", 7), AgentVersion: "v2"},                  // resumes after 10
+		{Session: session("T2", 7), AgentVersion: "v2", OutboxAcked: 20}, // 11..20 lost: a gap
+		{Session: session("T3", 7), AgentVersion: "v2"},                  // new
+		{Session: session("T4", 7), AgentVersion: "v2", OutboxAcked: 3},  // restored behind, no cursor
+		{Session: session("T1", 8), AgentVersion: "v2", OutboxAcked: 0},  // a new epoch
+	}
+	if err := s.OpenSessions(ctx, opens); err != nil {
+		t.Fatal(err)
+	}
+	want := []uint64{10, 25, 0, 3, 0}
+	for i, o := range opens {
+		if o.Err != nil || o.Acked != want[i] {
+			t.Errorf("session %d (%s): Acked, Err = %d, %v; want %d, nil", i, o.Session.TerminalID, o.Acked, o.Err, want[i])
+		}
+	}
+	if n := count(t, pool, `SELECT count(*) FROM tap_gaps`); n != 2 {
+		t.Errorf("gaps = %d, want 2 (T2 11..20, T4 1..3)", n)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM terminals WHERE agent_version = 'v2' AND last_seen_at IS NOT NULL`); n != 4 {
+		t.Errorf("terminals seen = %d, want 4", n)
+	}
+}

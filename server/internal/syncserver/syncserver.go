@@ -3,11 +3,17 @@
 // gorilla/websocket.
 //
 // Memory per idle connection is what lets one server carry a region's
-// terminals, so a connection is built to cost little while it waits. The
-// handshake (Hello, session, Welcome, a deep call chain through the
-// database) runs on the HTTP handler's goroutine, which then exits. What
-// stays is one reader goroutine, blocked in a read with a small buffer, and
-// timers for pings and card-data checks. A writer goroutine exists only
+// terminals, so a connection is built to cost little while it waits, and
+// also while it waits to be let in: ten thousand terminals may dial at the
+// same moment. The credential is checked from memory (auth.CredentialCache)
+// and the websocket upgraded at once, so the HTTP handler's goroutine
+// exits at once. A short-lived goroutine reads the Hello; the connection
+// then waits in the admission queue as a plain struct, and a few admission
+// workers (AdmissionWorkers) open the sessions in the database and send
+// the Welcomes, instead of ten thousand goroutines each blocked deep in a
+// call chain with a grown stack. What stays is one reader goroutine,
+// blocked in a read with a small buffer, and timers for pings and
+// card-data checks. A writer goroutine exists only
 // while there is something to send: Acks of committed batches, pings, card
 // updates, the final Error. It is started when the first item is queued and
 // exits when the queue is empty, so there is never more than one writer.
@@ -23,6 +29,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +54,24 @@ const (
 	DefaultMaxInFlight  = 8
 	DefaultMaxBatchTaps = 2048
 	DefaultCardInterval = 2 * time.Second
+	// DefaultAdmissionWorkers is how many sessions are opened in the
+	// database at once (Config.AdmissionWorkers). A few keep PostgreSQL
+	// busy; more only wait for the pool, which the committer needs too.
+	DefaultAdmissionWorkers = 8
+	// admitBatch is how many queued sessions one admission worker opens
+	// in one transaction (ingest.Store.OpenSessions): one commit, one
+	// fsync, for many Welcomes.
+	admitBatch = 64
+	// burstAdmissions and burstQuiet define a burst of admissions (a
+	// reconnection storm): at least burstAdmissions sessions opened
+	// without the queue staying empty for burstQuiet. A burst leaves
+	// behind a heap grown for it (each upgrade drops net/http's buffers,
+	// about 12 KiB), which the Go runtime keeps until its next collection
+	// and returns slowly after it; after a burst, the server collects and
+	// returns that memory at once (debug.FreeOSMemory: one full
+	// collection).
+	burstAdmissions = 1000
+	burstQuiet      = time.Second
 	// DefaultCredentialRecheck bounds how long a revoked terminal stays
 	// connected.
 	DefaultCredentialRecheck = time.Minute
@@ -65,16 +91,25 @@ const (
 
 // Config configures a Server.
 type Config struct {
-	Terminals    *auth.Terminals
-	Store        *ingest.Store
-	Committer    *ingest.Committer
-	Logger       *slog.Logger
-	PingInterval time.Duration
-	PongWait     time.Duration
-	HelloTimeout time.Duration
-	WriteTimeout time.Duration
-	MaxInFlight  int
-	MaxBatchTaps int
+	Terminals *auth.Terminals
+	// Credentials, when set, checks credentials from memory instead of
+	// Terminals.
+	Credentials *auth.CredentialCache
+	// AdmissionWorkers is how many sessions are opened at once (default
+	// DefaultAdmissionWorkers). The admission queue in front of them holds
+	// one small struct per connection waiting for its Welcome; it is
+	// bounded by the connections the process may hold (its open-file
+	// limit).
+	AdmissionWorkers int
+	Store            *ingest.Store
+	Committer        *ingest.Committer
+	Logger           *slog.Logger
+	PingInterval     time.Duration
+	PongWait         time.Duration
+	HelloTimeout     time.Duration
+	WriteTimeout     time.Duration
+	MaxInFlight      int
+	MaxBatchTaps     int
 	// TrustedSkew is passed to each ingest.Session.
 	TrustedSkew time.Duration
 	// Cards, when set, sends card data to version 2 terminals.
@@ -110,11 +145,25 @@ type TerminalReport struct {
 	ClockOffset time.Duration
 }
 
+// credentials checks terminal credentials: auth.Terminals asks the
+// database, auth.CredentialCache answers from memory when it can.
+type credentials interface {
+	Authenticate(ctx context.Context, credential string) (string, int64, error)
+	Active(ctx context.Context, credentialID int64) (bool, error)
+}
+
 // Server accepts terminal connections.
 type Server struct {
 	cfg      Config
+	creds    credentials
 	upgrader websocket.Upgrader
 	draining atomic.Bool
+
+	admitMu   sync.Mutex
+	admitQ    []*conn // connections whose Hello was read, waiting to be opened
+	admitting int     // admission workers running
+	admitted  int     // sessions admitted since the last burst ended
+	burstEnd  *time.Timer
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
@@ -150,8 +199,16 @@ func New(cfg Config) *Server {
 	if cfg.CredentialRecheck <= 0 {
 		cfg.CredentialRecheck = DefaultCredentialRecheck
 	}
+	if cfg.AdmissionWorkers <= 0 {
+		cfg.AdmissionWorkers = DefaultAdmissionWorkers
+	}
+	var creds credentials = cfg.Terminals
+	if cfg.Credentials != nil {
+		creds = cfg.Credentials
+	}
 	return &Server{
-		cfg: cfg,
+		cfg:   cfg,
+		creds: creds,
 		upgrader: websocket.Upgrader{
 			ReadBufferSize:  readBufferSize,
 			WriteBufferSize: writeBufferSize,
@@ -181,7 +238,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unauthorized: missing bearer credential", http.StatusUnauthorized)
 		return
 	}
-	terminalID, credID, err := s.cfg.Terminals.Authenticate(r.Context(), token)
+	terminalID, credID, err := s.creds.Authenticate(r.Context(), token)
 	if errors.Is(err, auth.ErrUnauthorized) {
 		s.cfg.Logger.Warn("sync_auth_refused", logRemote, r.RemoteAddr)
 		http.Error(w, "unauthorized: credential unknown or revoked", http.StatusUnauthorized)
@@ -206,16 +263,169 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		finalSent:  make(chan struct{}),
 	}
 	c.slotFreed = sync.NewCond(&c.mu)
+	// Shutdown sets draining, then takes mu to drain every connection and
+	// waits for wg: a connection is counted under mu, or not at all.
 	s.mu.Lock()
+	if s.draining.Load() {
+		s.mu.Unlock()
+		ws.Close() // the terminal reconnects, to another replica or later
+		return
+	}
 	s.conns[c] = struct{}{}
-	s.mu.Unlock()
 	s.wg.Add(1)
-	sess, ok := c.handshake()
-	if !ok {
+	s.mu.Unlock()
+	// The handler's goroutine ends here; a small one reads the Hello.
+	go c.greet()
+}
+
+// Revoked ends at once the sessions of connections that authenticated with
+// one of the given credentials (auth.CacheOptions.OnRevoke): no batch is
+// taken from them any more, and those already committing are answered.
+func (s *Server) Revoked(credentialIDs []int64) {
+	s.mu.Lock()
+	var cut []*conn
+	for c := range s.conns {
+		if slices.Contains(credentialIDs, c.credential) {
+			cut = append(cut, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range cut {
+		c.revoked()
+	}
+}
+
+// admit puts a connection whose Hello was read in the admission queue and
+// starts a worker if fewer than AdmissionWorkers run.
+func (s *Server) admit(c *conn) {
+	s.admitMu.Lock()
+	defer s.admitMu.Unlock()
+	s.admitQ = append(s.admitQ, c)
+	s.admitted++
+	if s.burstEnd != nil {
+		s.burstEnd.Stop()
+	}
+	if s.admitting < s.cfg.AdmissionWorkers {
+		s.admitting++
+		s.wg.Add(1)
+		go s.admitLoop()
+	}
+}
+
+// admitLoop opens the sessions of queued connections, in the order their
+// Hellos arrived and up to admitBatch in one transaction, and exits when
+// the queue is empty.
+func (s *Server) admitLoop() {
+	defer s.wg.Done()
+	for {
+		s.admitMu.Lock()
+		if len(s.admitQ) == 0 {
+			s.admitting--
+			s.admitQ = nil // let a large backing array go
+			if s.admitting == 0 && s.admitted >= burstAdmissions {
+				if s.burstEnd == nil {
+					s.burstEnd = time.AfterFunc(burstQuiet, s.afterBurst)
+				} else {
+					s.burstEnd.Reset(burstQuiet)
+				}
+			}
+			s.admitMu.Unlock()
+			return
+		}
+		batch := slices.Clone(s.admitQ[:min(len(s.admitQ), admitBatch)])
+		clear(s.admitQ[:len(batch)])
+		s.admitQ = s.admitQ[len(batch):]
+		s.admitMu.Unlock()
+		s.open(batch)
+	}
+}
+
+// open opens the sessions of admitted connections, sends their Welcomes and
+// starts their readers.
+func (s *Server) open(batch []*conn) {
+	var live []*conn
+	var opens []*ingest.Opening
+	for _, c := range batch {
+		o := c.opening()
+		if o == nil {
+			c.closeAfterFinal()
+			s.wg.Done()
+			continue
+		}
+		live = append(live, c)
+		opens = append(opens, o)
+	}
+	if len(opens) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HelloTimeout)
+	defer cancel()
+	// The upgrade trusted the credential cache, which hears of a
+	// revocation by another process a moment after it commits. Ask the
+	// database before any Welcome: a terminal revoked before it connected
+	// stores nothing.
+	creds := make([]int64, len(live))
+	for i, c := range live {
+		creds[i] = c.credential
+	}
+	revoked, err := s.cfg.Terminals.Inactive(ctx, creds)
+	if err != nil {
+		for _, o := range opens {
+			o.Err = err
+		}
+	}
+	var keep []*conn
+	var keepOpens []*ingest.Opening
+	for i, c := range live {
+		if slices.Contains(revoked, c.credential) {
+			c.fail(syncproto.ErrorCodeUnauthorized, "credential revoked")
+			c.closeAfterFinal()
+			s.wg.Done()
+			continue
+		}
+		keep, keepOpens = append(keep, c), append(keepOpens, opens[i])
+	}
+	if err == nil && len(keepOpens) > 0 {
+		s.cfg.Store.OpenSessions(ctx, keepOpens) // each Opening has its own answer
+	}
+	for i, c := range keep {
+		c.welcome(keepOpens[i])
+	}
+}
+
+// afterBurst returns the memory a burst of admissions used for a moment,
+// unless admissions went on.
+func (s *Server) afterBurst() {
+	s.admitMu.Lock()
+	quiet := s.admitting == 0 && len(s.admitQ) == 0
+	if quiet {
+		s.admitted = 0
+	}
+	s.admitMu.Unlock()
+	if quiet {
+		debug.FreeOSMemory()
+	}
+}
+
+// greet reads the Hello, then queues the connection for admission.
+func (c *conn) greet() {
+	if !c.readHello() {
 		c.closeAfterFinal()
 		c.s.wg.Done()
 		return
 	}
+	c.s.admit(c)
+}
+
+// welcome answers an opened session with a Welcome and starts its reader,
+// or ends the connection if the session could not be opened.
+func (c *conn) welcome(o *ingest.Opening) {
+	if !c.handshake(o) {
+		c.closeAfterFinal()
+		c.s.wg.Done()
+		return
+	}
+	s := c.s
 	c.mu.Lock()
 	if !c.closed {
 		c.ping = time.AfterFunc(s.cfg.PingInterval, c.onPing)
@@ -226,8 +436,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c.cards.Load() != nil {
 		c.wakeCards()
 	}
-	// The handler's goroutine ends here; the reader carries on alone.
-	go c.readLoop(sess)
+	go c.readLoop(o.Session)
 }
 
 // Shutdown stops accepting batches, lets every connection finish the batches
@@ -282,14 +491,15 @@ type conn struct {
 	logger     *slog.Logger
 
 	mu        sync.Mutex
-	queue     []outItem  // what the writer must send, in order
-	writing   bool       // a writer goroutine is running
-	cardsDue  bool       // an itemCards is queued
-	inFlight  int        // batches submitted and not yet answered
-	slotFreed *sync.Cond // signalled when inFlight drops or the connection ends
-	draining  bool       // the server is shutting down
-	closing   bool       // the final item is queued; nothing more is sent
-	closed    bool       // the websocket is closed
+	queue     []outItem        // what the writer must send, in order
+	writing   bool             // a writer goroutine is running
+	cardsDue  bool             // an itemCards is queued
+	inFlight  int              // batches submitted and not yet answered
+	slotFreed *sync.Cond       // signalled when inFlight drops or the connection ends
+	draining  bool             // ending: no new batch is taken
+	ending    *syncproto.Error // sent once draining and no batch is in flight
+	closing   bool             // the final item is queued; nothing more is sent
+	closed    bool             // the websocket is closed
 	final     *syncproto.Error
 	finalSent chan struct{} // closed once the final item is written (or abandoned)
 
@@ -298,6 +508,11 @@ type conn struct {
 	recheck   *time.Timer
 	cards     atomic.Pointer[downlink.Stream] // set once welcomed, version >= 2
 	report    *TerminalReport                 // the last one; the reader's alone
+
+	// Set by readHello for the handshake, then dropped.
+	hello         *syncproto.Hello
+	helloReceived time.Time
+	version       uint32
 }
 
 // observe tells the Observer of a new report (nil: the connection ended).
@@ -490,10 +705,10 @@ func (c *conn) wakeCards() { c.enqueue(outItem{kind: itemCards}) }
 // the terminal connected, and ends the session if it was.
 func (c *conn) onRecheck() {
 	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.WriteTimeout)
-	active, err := c.s.cfg.Terminals.Active(ctx, c.credential)
+	active, err := c.s.creds.Active(ctx, c.credential)
 	cancel()
 	if err == nil && !active {
-		c.fail(syncproto.ErrorCodeUnauthorized, "credential revoked")
+		c.revoked()
 		return
 	}
 	c.mu.Lock()
@@ -531,11 +746,29 @@ func (c *conn) pushCards() bool {
 // startDrain begins a graceful end: no new batches are taken, and once the
 // batches in flight are answered the terminal is told to reconnect.
 func (c *conn) startDrain() {
+	c.endAfterInFlight(&syncproto.Error{Code: syncproto.ErrorCodeShutdown, Message: "server shutting down; reconnect"})
+}
+
+// revoked ends the session of a revoked credential: its batches from now
+// on are not stored, and those already committing are answered first (their
+// taps are stored; an Ack lost would only make the terminal send them
+// again).
+func (c *conn) revoked() {
+	c.logger.Warn("sync_session_error", logCode, syncproto.ErrorCodeUnauthorized.String(), logErr, "credential revoked")
+	c.endAfterInFlight(&syncproto.Error{Code: syncproto.ErrorCodeUnauthorized, Message: "credential revoked"})
+}
+
+// endAfterInFlight stops taking batches and sends e once none is in flight
+// (the first reason given is the one sent).
+func (c *conn) endAfterInFlight(e *syncproto.Error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.draining = true
+	if c.draining {
+		return
+	}
+	c.draining, c.ending = true, e
 	if c.inFlight == 0 {
-		c.failLocked(&syncproto.Error{Code: syncproto.ErrorCodeShutdown, Message: "server shutting down; reconnect"})
+		c.failLocked(e)
 	}
 }
 
@@ -614,45 +847,66 @@ func (c *conn) read() (syncproto.Message, bool) {
 	return m, true
 }
 
-// handshake reads the Hello and answers with a Welcome, writing directly:
-// no writer goroutine exists yet.
-func (c *conn) handshake() (*ingest.Session, bool) {
+// readHello reads and checks the Hello.
+func (c *conn) readHello() bool {
 	if err := c.ws.SetReadDeadline(time.Now().Add(c.s.cfg.HelloTimeout)); err != nil {
-		return nil, false
+		return false
 	}
 	m, ok := c.read()
 	if !ok {
-		return nil, false
+		return false
 	}
 	received := time.Now()
 	hello, isHello := m.(*syncproto.Hello)
 	switch {
 	case !isHello:
 		c.fail(syncproto.ErrorCodeUnexpected, "first message is %s, want Hello", m.MsgType())
-		return nil, false
+		return false
 	case hello.TerminalID != c.terminalID:
 		c.fail(syncproto.ErrorCodeUnauthorized, "credential is for terminal %q, Hello names %q", c.terminalID, hello.TerminalID)
-		return nil, false
+		return false
 	}
 	version, err := syncproto.Negotiate(hello.ProtocolVersion)
 	if err != nil {
 		c.fail(syncproto.ErrorCodeVersion, "%v", err)
-		return nil, false
+		return false
 	}
-	sess := &ingest.Session{
-		TerminalID:    c.terminalID,
-		StoreEpoch:    hello.StoreEpoch,
-		HelloClock:    hello.Clock,
-		HelloReceived: received,
-		TrustedSkew:   c.s.cfg.TrustedSkew,
+	c.hello, c.helloReceived, c.version = hello, received, version
+	return true
+}
+
+// opening is the session to open for the Hello readHello read, or nil
+// for a connection that ended while it waited for admission (a
+// revocation, a shutdown).
+func (c *conn) opening() *ingest.Opening {
+	c.mu.Lock()
+	closing := c.closing
+	c.mu.Unlock()
+	if closing {
+		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.HelloTimeout)
-	acked, err := c.s.cfg.Store.OpenSession(ctx, sess, hello.AgentVersion, hello.OutboxAcked)
-	cancel()
-	if err != nil {
-		c.logger.Error("sync_open_session_failed", logErr, err)
+	hello := c.hello
+	return &ingest.Opening{
+		Session: &ingest.Session{
+			TerminalID:    c.terminalID,
+			StoreEpoch:    hello.StoreEpoch,
+			HelloClock:    hello.Clock,
+			HelloReceived: c.helloReceived,
+			TrustedSkew:   c.s.cfg.TrustedSkew,
+		},
+		AgentVersion: hello.AgentVersion,
+		OutboxAcked:  hello.OutboxAcked,
+	}
+}
+
+// handshake answers an opened session with a Welcome.
+func (c *conn) handshake(o *ingest.Opening) bool {
+	hello, version, sess, acked := c.hello, c.version, o.Session, o.Acked
+	c.hello = nil
+	if o.Err != nil {
+		c.logger.Error("sync_open_session_failed", logErr, o.Err)
 		c.fail(syncproto.ErrorCodeInternal, "server cannot open the session now; retry later")
-		return nil, false
+		return false
 	}
 	c.logger.Info("sync_session_open", "store_epoch", hello.StoreEpoch, "acked_through", acked,
 		"outbox_depth", hello.OutboxDepth, "agent_version", hello.AgentVersion)
@@ -675,13 +929,14 @@ func (c *conn) handshake() (*ingest.Session, bool) {
 			c.cards.Store(feed.NewStream(c.terminalID, site, hello.CardCursor, cacheSite))
 		}
 	}
-	return sess, true
+	return true
 }
 
 // submit hands a batch to the committer once a slot is free; the Ack is
-// queued by the committer's callback after the commit. While the server
-// drains, new batches are dropped unacknowledged (the terminal sends them
-// again after reconnecting) and the reader keeps reading.
+// queued by the committer's callback after the commit. While the
+// connection ends (a shutdown, a revocation), new batches are dropped
+// unacknowledged (the terminal sends them again after reconnecting) and the
+// reader keeps reading.
 func (c *conn) submit(sess *ingest.Session, b *syncproto.Batch, received time.Time) bool {
 	c.mu.Lock()
 	for c.inFlight >= c.s.cfg.MaxInFlight && !c.closing && !c.draining {
@@ -726,6 +981,6 @@ func (c *conn) release() {
 	c.inFlight--
 	c.slotFreed.Broadcast()
 	if c.draining && c.inFlight == 0 {
-		c.failLocked(&syncproto.Error{Code: syncproto.ErrorCodeShutdown, Message: "server shutting down; reconnect"})
+		c.failLocked(c.ending)
 	}
 }

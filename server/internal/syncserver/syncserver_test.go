@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -25,9 +27,23 @@ type testServer struct {
 	url       string
 	terminals *auth.Terminals
 	sync      *Server
+	// revoked receives what the credential cache reports, after the
+	// server has acted on it (serverOptions.cache).
+	revoked chan []int64
 }
 
-func startServer(t *testing.T) *testServer {
+// serverOptions change startServer's defaults.
+type serverOptions struct {
+	// cache checks credentials with a running auth.CredentialCache, and
+	// sets the periodic recheck so long that only the cache's report can
+	// end a revoked session.
+	cache            bool
+	admissionWorkers int
+}
+
+func startServer(t *testing.T) *testServer { return startServerWith(t, serverOptions{}) }
+
+func startServerWith(t *testing.T, o serverOptions) *testServer {
 	t.Helper()
 	pool := pgtest.New(t)
 	store := ingest.NewStore(pool, nil)
@@ -38,8 +54,22 @@ func startServer(t *testing.T) *testServer {
 	terminals := auth.NewTerminals(pool)
 	feed := downlink.NewFeed(pool, nil)
 	go feed.Run(ctx)
-	s := New(Config{Terminals: terminals, Store: store, Committer: committer, Cards: feed, CardInterval: 50 * time.Millisecond,
-		CredentialRecheck: 100 * time.Millisecond})
+	cfg := Config{Terminals: terminals, Store: store, Committer: committer, Cards: feed, CardInterval: 50 * time.Millisecond,
+		CredentialRecheck: 100 * time.Millisecond, AdmissionWorkers: o.admissionWorkers}
+	var s *Server
+	revoked := make(chan []int64, 16)
+	if o.cache {
+		cfg.CredentialRecheck = time.Hour
+		cfg.Credentials = auth.NewCredentialCache(terminals, auth.CacheOptions{OnRevoke: func(ids []int64) {
+			s.Revoked(ids)
+			revoked <- ids
+		}})
+	}
+	s = New(cfg)
+	if o.cache {
+		go cfg.Credentials.Run(ctx)
+		<-cfg.Credentials.Loaded()
+	}
 	hs := httptest.NewServer(s)
 	t.Cleanup(func() {
 		hs.Close()
@@ -49,7 +79,7 @@ func startServer(t *testing.T) *testServer {
 		cancel()
 		<-done
 	})
-	return &testServer{pool: pool, url: "ws" + strings.TrimPrefix(hs.URL, "http") + Path, terminals: terminals, sync: s}
+	return &testServer{pool: pool, url: "ws" + strings.TrimPrefix(hs.URL, "http") + Path, terminals: terminals, sync: s, revoked: revoked}
 }
 
 func (ts *testServer) credential(t *testing.T, id string) string {
@@ -130,10 +160,16 @@ func taps(first, last uint64) []syncproto.Tap {
 	return out
 }
 
-// session opens a session and returns the Welcome.
+// session opens a session with a new credential and returns the Welcome.
 func session(t *testing.T, ts *testServer, id string) (*websocket.Conn, *syncproto.Welcome) {
 	t.Helper()
-	ws := ts.dial(t, ts.credential(t, id))
+	return sessionWith(t, ts, id, ts.credential(t, id))
+}
+
+// sessionWith opens a session with cred and returns the Welcome.
+func sessionWith(t *testing.T, ts *testServer, id, cred string) (*websocket.Conn, *syncproto.Welcome) {
+	t.Helper()
+	ws := ts.dial(t, cred)
 	send(t, ws, hello(id))
 	w, ok := recv(t, ws).(*syncproto.Welcome)
 	if !ok {
@@ -395,4 +431,171 @@ func TestRevokedCredentialEndsLiveSession(t *testing.T) {
 		t.Fatalf("got %v, want an Unauthorized error", e)
 	}
 	expectClosed(t, ws)
+}
+
+func TestCachedCredentialRevokedAtOnce(t *testing.T) {
+	ts := startServerWith(t, serverOptions{cache: true})
+	ctx := context.Background()
+	ws, _ := session(t, ts, "T1")
+	cred := ts.credential(t, "T2")
+	ws2, _ := sessionWith(t, ts, "T2", cred)
+	ws2.Close()
+	// Only the cache's report can end the live session: the periodic
+	// recheck is an hour away.
+	if _, err := ts.terminals.Revoke(ctx, "T1"); err != nil {
+		t.Fatal(err)
+	}
+	e, ok := recv(t, ws).(*syncproto.Error)
+	if !ok || e.Code != syncproto.ErrorCodeUnauthorized {
+		t.Fatalf("got %v, want an Unauthorized error", e)
+	}
+	expectClosed(t, ws)
+	<-ts.revoked // T1's
+
+	// Once reported, a revoked credential is refused at the upgrade.
+	if _, err := ts.terminals.Revoke(ctx, "T2"); err != nil {
+		t.Fatal(err)
+	}
+	<-ts.revoked
+	_, resp, err := websocket.DefaultDialer.Dial(ts.url, http.Header{"Authorization": {"Bearer " + cred}})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("revoked credential: dial = %v, %v; want 401", resp, err)
+	}
+}
+
+// TestAdmissionLetsEverySessionIn dials many terminals at once through a
+// single admission worker: every one is welcomed, including those queued
+// behind connections that gave up while they waited.
+func TestAdmissionLetsEverySessionIn(t *testing.T) {
+	ts := startServerWith(t, serverOptions{cache: true, admissionWorkers: 1})
+	const n, quitters = 60, 20
+	creds := make([]string, n+quitters)
+	for i := range creds {
+		creds[i] = ts.credential(t, fmt.Sprintf("T%d", i))
+	}
+	conns := make([]*websocket.Conn, len(creds))
+	for i, cred := range creds {
+		conns[i] = ts.dial(t, cred)
+	}
+	for i, ws := range conns {
+		send(t, ws, hello(fmt.Sprintf("T%d", i)))
+		if i >= n {
+			ws.Close() // gives up before its Welcome
+		}
+	}
+	for i, ws := range conns[:n] {
+		if _, ok := recv(t, ws).(*syncproto.Welcome); !ok {
+			t.Fatalf("terminal %d: no Welcome", i)
+		}
+		send(t, ws, &syncproto.Batch{BatchID: 1, Taps: taps(1, 2)})
+	}
+	for i, ws := range conns[:n] {
+		if a, ok := recv(t, ws).(*syncproto.Ack); !ok || a.AckedThrough != 2 {
+			t.Fatalf("terminal %d: got %v, want Ack through 2", i, a)
+		}
+	}
+}
+
+// TestShutdownWhileAdmitting shuts the server down while sessions wait for
+// admission: each terminal hears its Welcome and the shutdown, or only the
+// shutdown, or (closed before the server read its Hello) a reset; none is
+// left open, and Shutdown returns.
+func TestShutdownWhileAdmitting(t *testing.T) {
+	ts := startServerWith(t, serverOptions{cache: true, admissionWorkers: 1})
+	const n = 40
+	conns := make([]*websocket.Conn, n)
+	for i := range conns {
+		conns[i] = ts.dial(t, ts.credential(t, fmt.Sprintf("T%d", i)))
+	}
+	for i, ws := range conns {
+		send(t, ws, hello(fmt.Sprintf("T%d", i)))
+	}
+	if err := ts.sync.Shutdown(context.Background()); err != nil {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	for i, ws := range conns {
+		ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+		var got []string
+		for {
+			_, data, err := ws.ReadMessage()
+			if err != nil {
+				if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+					t.Fatalf("terminal %d: still open after %v", i, got)
+				}
+				break
+			}
+			m, err := syncproto.Decode(data)
+			if err != nil {
+				t.Fatalf("terminal %d: Decode(%x) = %v", i, data, err)
+			}
+			switch m := m.(type) {
+			case *syncproto.Welcome:
+				got = append(got, "Welcome")
+			case *syncproto.Error:
+				got = append(got, m.Code.String())
+			default:
+				got = append(got, m.MsgType().String())
+			}
+		}
+		switch strings.Join(got, ",") {
+		case "Welcome,shutdown", "shutdown", "":
+		default:
+			t.Errorf("terminal %d heard %v, want [Welcome] shutdown", i, got)
+		}
+	}
+}
+
+// TestRevokedBeforeAdmissionGetsNoWelcome: the cache has not heard of a
+// revocation yet (here made in SQL, with no notification at all), so the
+// upgrade succeeds; the check before admission refuses the session before
+// any Welcome, so the terminal cannot store a tap.
+func TestRevokedBeforeAdmissionGetsNoWelcome(t *testing.T) {
+	ts := startServerWith(t, serverOptions{cache: true})
+	cred := ts.credential(t, "T1")
+	ws, _ := sessionWith(t, ts, "T1", cred)
+	ws.Close()
+	if _, err := ts.pool.Exec(context.Background(), `UPDATE terminal_credentials SET revoked_at = now() WHERE terminal_id = 'T1'`); err != nil {
+		t.Fatal(err)
+	}
+	ws = ts.dial(t, cred) // the cache still holds the credential
+	send(t, ws, hello("T1"))
+	e, ok := recv(t, ws).(*syncproto.Error)
+	if !ok || e.Code != syncproto.ErrorCodeUnauthorized {
+		t.Fatalf("got %v, want an Unauthorized error before any Welcome", e)
+	}
+	expectClosed(t, ws)
+}
+
+// TestRevocationAnswersBatchesInFlight: a session whose credential is
+// revoked takes no batch any more, but answers those already committing
+// before its Unauthorized error, so that no stored tap goes unacknowledged.
+func TestRevocationAnswersBatchesInFlight(t *testing.T) {
+	ts := startServerWith(t, serverOptions{cache: true})
+	ws, _ := session(t, ts, "T1")
+	for i := uint64(0); i < 4; i++ {
+		send(t, ws, &syncproto.Batch{BatchID: i + 1, Taps: taps(i*500+1, i*500+500)})
+	}
+	acked := recv(t, ws).(*syncproto.Ack).AckedThrough
+	if _, err := ts.terminals.Revoke(context.Background(), "T1"); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		m := recv(t, ws)
+		if a, ok := m.(*syncproto.Ack); ok {
+			acked = max(acked, a.AckedThrough)
+			continue
+		}
+		if e, ok := m.(*syncproto.Error); !ok || e.Code != syncproto.ErrorCodeUnauthorized {
+			t.Fatalf("got %v, want Acks then an Unauthorized error", m)
+		}
+		break
+	}
+	expectClosed(t, ws)
+	var stored uint64
+	if err := ts.pool.QueryRow(context.Background(), `SELECT count(*) FROM taps`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if acked != stored {
+		t.Errorf("acknowledged through %d, %d stored: every stored tap must be acknowledged", acked, stored)
+	}
 }
