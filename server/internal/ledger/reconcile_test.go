@@ -388,6 +388,9 @@ func TestReconcileReplicasOnOverlappingRanges(t *testing.T) {
 	f.upload(t, specs...)
 	for _, term := range []string{"IN", "OUT", "TOG"} {
 		last := f.seqs[term]
+		if last == 0 { // the draws gave this terminal no tap
+			continue
+		}
 		for range 10 {
 			from := 1 + rng.Uint64N(last)
 			exec(t, pool, `INSERT INTO reconcile_inbox (terminal_id, store_epoch, seq_from, seq_to) VALUES ($1, 1, $2, $3)`,
