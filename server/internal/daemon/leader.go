@@ -37,6 +37,14 @@ const (
 	leaderRetryMax = 5 * time.Second
 )
 
+// leaderSessionSettings make PostgreSQL notice a leader that went silent
+// (its machine or network gone, no FIN or RST) in about 15 s rather than
+// the system's default of two hours of TCP keepalive: until it does, the
+// session keeps the lock and no other replica can reconcile. They apply
+// to TCP connections only (a Unix socket notices a dead peer at once).
+const leaderSessionSettings = `SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2;
+	SET tcp_keepalives_count = 3; SET tcp_user_timeout = 10000`
+
 // Leader runs work on one replica at a time: the one holding a PostgreSQL
 // session advisory lock. The others wait for the lock in PostgreSQL, so
 // that the leader's end (a crash, a shutdown, a lost connection) hands the
@@ -137,6 +145,9 @@ func (l *Leader) lead(ctx context.Context, work func(context.Context) error) (le
 		defer cancel()
 		conn.Close(cctx) // the lock goes with the session
 	}()
+	if _, err := conn.Exec(ctx, leaderSessionSettings); err != nil {
+		return false, fmt.Errorf("daemon: leader: session settings: %w", err)
+	}
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, LeaderLockKey); err != nil {
 		return false, fmt.Errorf("daemon: leader: lock: %w", err)
 	}
@@ -172,8 +183,14 @@ func (l *Leader) lead(ctx context.Context, work func(context.Context) error) (le
 				l.OnWake()
 			}
 		case errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
-			// Quiet for leaderCheck: is the lock's connection alive?
-			if err := conn.Ping(ctx); err != nil {
+			// Quiet for leaderCheck: is the lock's connection alive? A
+			// silent network would hold Ping for minutes: bounded, so that
+			// a cut-off leader stops working about when PostgreSQL gives
+			// its lock away (leaderSessionSettings).
+			pctx, pcancel := context.WithTimeout(ctx, leaderCheck)
+			err := conn.Ping(pctx)
+			pcancel()
+			if err != nil {
 				return stop(fmt.Errorf("daemon: leader: lock connection lost: %w", err))
 			}
 		default:
