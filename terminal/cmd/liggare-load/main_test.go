@@ -93,8 +93,17 @@ func TestScenarios(t *testing.T) {
 			t.Errorf("report = %+v, want outbox terminals all welcomed", rs[0])
 		}
 	})
+	t.Run("server-flag", func(t *testing.T) {
+		// The flag reaches the server: one it does not know stops it.
+		var out, errOut bytes.Buffer
+		err := run([]string{"--scenario", "storm", "--kind", "sim", "--terminals", "1", "--taps", "1", "--server-flag=--no-such-flag"}, &out, &errOut)
+		if err == nil {
+			t.Fatalf("a server flag the server does not know gave no error; output:\n%s", out.String())
+		}
+	})
 	t.Run("storm/sim", func(t *testing.T) {
-		rs := runJSON(t, "--scenario", "storm", "--kind", "sim", "--terminals", "8", "--taps", "300", "--warmup", "2")
+		rs := runJSON(t, "--scenario", "storm", "--kind", "sim", "--terminals", "8", "--taps", "300", "--warmup", "2",
+			"--server-flag=--admission-workers=2")
 		checkTaps(t, rs[0], 8, 300) // the warm-up's taps are not counted
 		if rs[0].PGWriteXacts <= 0 {
 			t.Errorf("storm: %d writing transactions in PostgreSQL, want some", rs[0].PGWriteXacts)
@@ -160,6 +169,7 @@ func TestFlags(t *testing.T) {
 		{"--runs", "0"},
 		{"--screen-sites", "-1"},
 		{"--terminals", "4", "--sites", "5"},
+		{"--server-flag", "admission-workers=4"},
 		{"extra"},
 	} {
 		var out, errOut bytes.Buffer

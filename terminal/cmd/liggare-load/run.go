@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -73,9 +74,12 @@ type Config struct {
 	Durable      bool
 	PoolMaxConns int
 	ServerBinary string
-	Dir          string
-	JSON         bool
-	Verbose      bool
+	// ServerFlags are further flags for every replica's
+	// "liggare-server serve", as given (--server-flag, repeated).
+	ServerFlags []string
+	Dir         string
+	JSON        bool
+	Verbose     bool
 }
 
 func defineFlags(fs *flag.FlagSet) *Config {
@@ -104,6 +108,14 @@ func defineFlags(fs *flag.FlagSet) *Config {
 	fs.BoolVar(&c.Durable, "durable", true, "run PostgreSQL with fsync on (off: the idle scenario's memory figure does not need it)")
 	fs.IntVar(&c.PoolMaxConns, "pool-max-conns", 16, "the server's pool_max_conns, per replica (0: the server's default)")
 	fs.StringVar(&c.ServerBinary, "server-bin", "", "liggare-server executable (default: build it from the module of the current directory)")
+	fs.Func("server-flag", "a further flag for every replica's \"liggare-server serve\", such as --server-flag=--admission-workers=4 (repeat for more)",
+		func(v string) error {
+			if !strings.HasPrefix(v, "-") {
+				return fmt.Errorf("%q is not a flag (write --server-flag=--name=value)", v)
+			}
+			c.ServerFlags = append(c.ServerFlags, v)
+			return nil
+		})
 	fs.StringVar(&c.Dir, "dir", "", "directory for the database, outboxes and logs (default: a new one under /tmp, removed afterwards); keep it short")
 	fs.BoolVar(&c.JSON, "json", false, "print one JSON report per line instead of text")
 	fs.BoolVar(&c.Verbose, "v", false, "log the harness's events to standard error")
@@ -225,7 +237,8 @@ func runOnce(ctx context.Context, cfg Config, logger *slog.Logger) ([]loadgen.Re
 func withEnv(ctx context.Context, cfg Config, replicas int, logger *slog.Logger,
 	f func(*loadgen.Env) (loadgen.Report, error)) (loadgen.Report, error) {
 	env, err := loadgen.StartEnv(ctx, loadgen.Options{Dir: cfg.Dir, ServerBinary: cfg.ServerBinary,
-		NoFsync: !cfg.Durable, PoolMaxConns: cfg.PoolMaxConns, IngestWorkers: cfg.Workers, Replicas: replicas, Logger: logger})
+		NoFsync: !cfg.Durable, PoolMaxConns: cfg.PoolMaxConns, IngestWorkers: cfg.Workers, Replicas: replicas, Logger: logger,
+		ServerArgs: cfg.ServerFlags})
 	if err != nil {
 		return loadgen.Report{}, err
 	}
