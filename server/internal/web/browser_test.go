@@ -175,8 +175,12 @@ func TestBrowser(t *testing.T) {
 	w.drain(t)
 	tapped := time.Now()
 	karinOnSite := `//section[contains(@class,"onsite")]//*[@class="name"][text()="Karin Nyström"]`
-	run(t, ctx, "live update", chromedp.WaitVisible(chromedp.Search(karinOnSite)))
-	count := value(t, ctx, chromedp.Text(chromedp.CSS(`[data-testid="onsite-count"]`)))
+	// Polled and read inside the page: the live region is replaced
+	// whenever an event arrives, and a node found by one DevTools call
+	// may be gone by the next ("could not find node").
+	run(t, ctx, "live update", chromedp.Poll[chromedp.Void](fmt.Sprintf(
+		`document.evaluate(%q, document, null, XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue !== null`, karinOnSite)))
+	count := liveText(t, ctx, `[data-testid="onsite-count"]`)
 	t.Logf("tap shown %v after the reconciler's commit", time.Since(tapped).Round(time.Millisecond))
 	if count != "3" {
 		t.Errorf("on-site count %q, want 3", count)
@@ -216,7 +220,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.Navigate(site),
 		chromedp.WaitVisible(chromedp.CSS("#live-status.on")),
 	)
-	count = value(t, ctx, chromedp.Text(chromedp.CSS(`[data-testid="onsite-count"]`)))
+	count = liveText(t, ctx, `[data-testid="onsite-count"]`)
 	if count != "2" {
 		t.Errorf("on-site count after the check-out %q, want 2", count)
 	}
@@ -386,6 +390,15 @@ func run(t *testing.T, ctx context.Context, step string, actions ...chromedp.Act
 		text, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
 		t.Fatalf("%s: %v\nat %s:\n%.1500s", step, err, url, text)
 	}
+}
+
+// liveText reads the text of the first element matching a CSS selector
+// in one step inside the page, for elements of the live region, which an
+// event may replace between two DevTools calls.
+func liveText(t *testing.T, ctx context.Context, css string) string {
+	t.Helper()
+	return strings.TrimSpace(value(t, ctx, chromedp.Evaluate[string](fmt.Sprintf(
+		`(document.querySelector(%q) || {textContent: ""}).textContent`, css))))
 }
 
 func value[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
