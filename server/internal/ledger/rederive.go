@@ -138,7 +138,7 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 	}
 
 	var closeIDs []int64
-	var inserts [][]any
+	var inserts []periodRow
 	changed := make(map[int64]bool)
 	var mTerm []string // tap_marks rows whose mark changed
 	var mEpoch, mSeq []int64
@@ -182,9 +182,7 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 			if kept[j] {
 				continue
 			}
-			inserts = append(inserts, []any{wk.pair.site, wk.pair.person, orgs[wk.pair.person],
-				nullTime(p.Start), nullTime(p.End), nullString(p.StartRef), nullString(p.EndRef),
-				p.StartManual, p.EndManual, p.MissingCheckout, p.MissingCheckin, now,
+			inserts = append(inserts, periodRow{wk.pair.site, wk.pair.person, orgs[wk.pair.person], p,
 				wk.tapMode(p.StartRef, p.StartManual), wk.tapMode(p.EndRef, p.EndManual)})
 			changed[wk.pair.site] = true
 		}
@@ -220,11 +218,7 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 		}
 	}
 	if len(inserts) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"work_periods"}, []string{
-			"site_id", "person_id", "org_id", "start_at", "end_at", "start_ref", "end_ref",
-			"start_manual", "end_manual", "missing_checkout", "missing_checkin", "recorded_from",
-			"start_mode", "end_mode",
-		}, pgx.CopyFromRows(inserts)); err != nil {
+		if err := copyPeriods(ctx, tx, inserts, now); err != nil {
 			return nil, fmt.Errorf("insert periods: %w", err)
 		}
 	}
@@ -297,6 +291,9 @@ func (wk *work) tapMode(ref string, manual bool) *string {
 	}
 	for _, it := range wk.items {
 		if it.ev.Ref == ref {
+			if m := it.ev.Mode.name(); m != nil {
+				return m
+			}
 			m := it.ev.Mode.String()
 			return &m
 		}
