@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -272,11 +273,14 @@ func (r *Reconciler) Drain(ctx context.Context) error {
 
 // newTap is a stored tap not yet reconciled.
 type newTap struct {
-	id     TapID
-	card   string
-	at     time.Time
-	siteID *int64
-	mode   *string
+	id   TapID
+	card string
+	at   time.Time
+	// site and mode are the terminal's assignment at the tap's event
+	// time, if it has one (hasSite).
+	site    int64
+	hasSite bool
+	mode    string
 }
 
 // step takes in the taps of the next inbox rows, within StepTaps and
@@ -320,12 +324,19 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx) (int, []int64, error) 
 	taps := make([]newTap, 0, r.stepTaps())
 	seen := make(map[TapID]bool, r.stepTaps())
 	var inboxRows, registry int64
+	// Scan targets declared once (see loadWork); each row sets them all.
+	// The site by value and the mode as one of the modes' strings: no
+	// allocation per tap for either.
+	var nt newTap
+	var site pgtype.Int8
+	var mode internedText
+	dest := []any{&nt.id.Terminal, &nt.id.Epoch, &nt.id.Seq, &nt.card, &nt.at, &site, &mode, &inboxRows, &registry}
 	for rows.Next() {
-		var nt newTap
-		if err := rows.Scan(&nt.id.Terminal, &nt.id.Epoch, &nt.id.Seq, &nt.card, &nt.at, &nt.siteID, &nt.mode, &inboxRows, &registry); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			rows.Close()
 			return 0, nil, err
 		}
+		nt.site, nt.hasSite, nt.mode = site.Int64, site.Valid, mode.s
 		if !seen[nt.id] { // inbox ranges may overlap
 			seen[nt.id] = true
 			taps = append(taps, nt)
@@ -350,17 +361,19 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx) (int, []int64, error) 
 	// Each tap's inputs, and the (site, person) pairs to re-derive.
 	type resolved struct {
 		nt           newTap
-		site, person *int64
+		site, person *int64 // nil, or the taps' site and personID below
+		personID     int64
 		mode, mark   string
 	}
 	res := make([]resolved, len(taps))
 	for i, nt := range taps {
 		rv := &res[i]
 		rv.nt, rv.mode, rv.mark = nt, "in", "unassigned"
-		if nt.siteID != nil {
-			rv.site, rv.mode, rv.mark = nt.siteID, *nt.mode, "unknown_card"
-			if p, ok := persons[cardAt{*nt.siteID, nt.card}]; ok {
-				rv.person, rv.mark = &p, "pending"
+		if nt.hasSite {
+			rv.site, rv.mode, rv.mark = &taps[i].site, nt.mode, "unknown_card"
+			if p, ok := persons[cardAt{nt.site, nt.card}]; ok {
+				rv.personID = p
+				rv.person, rv.mark = &rv.personID, "pending"
 			}
 		}
 	}
@@ -549,9 +562,10 @@ func takenBefore(ctx context.Context, tx pgx.Tx, taps []newTap) (map[TapID]bool,
 	}
 	defer rows.Close()
 	var hit []run
+	var r run
+	dest := []any{&r.stream.Terminal, &r.stream.Epoch, &r.from, &r.to}
 	for rows.Next() {
-		var r run
-		if err := rows.Scan(&r.stream.Terminal, &r.stream.Epoch, &r.from, &r.to); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("check taken taps: %w", err)
 		}
 		hit = append(hit, r)
@@ -568,4 +582,21 @@ func takenBefore(ctx context.Context, tx pgx.Tx, taps []newTap) (map[TapID]bool,
 		}
 	}
 	return out, nil
+}
+
+// internedText scans a text column whose values are mostly the modes' names
+// into one of modeNames' strings instead of a new one per row; other values
+// are copied. NULL gives "".
+type internedText struct{ s string }
+
+// ScanBytes implements pgtype.BytesScanner.
+func (t *internedText) ScanBytes(b []byte) error {
+	for _, name := range modeNames {
+		if name != "" && string(b) == name {
+			t.s = name
+			return nil
+		}
+	}
+	t.s = string(b)
+	return nil
 }

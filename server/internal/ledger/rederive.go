@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // TapID identifies a tap: (terminal, store epoch, sequence).
@@ -31,16 +32,19 @@ func ParseTapRef(ref string) (TapID, bool) {
 	if !ok {
 		return TapID{}, false
 	}
-	parts := strings.Split(rest, "/")
-	if len(parts) != 3 {
+	// Exactly three parts, cut without a slice of them: every period's two
+	// ends are parsed at each derivation of its person.
+	term, rest, ok1 := strings.Cut(rest, "/")
+	epoch, seq, ok2 := strings.Cut(rest, "/")
+	if !ok1 || !ok2 || strings.Contains(seq, "/") {
 		return TapID{}, false
 	}
-	e, err1 := strconv.ParseInt(parts[1], 10, 64)
-	s, err2 := strconv.ParseInt(parts[2], 10, 64)
+	e, err1 := strconv.ParseInt(epoch, 10, 64)
+	s, err2 := strconv.ParseInt(seq, 10, 64)
 	if err1 != nil || err2 != nil {
 		return TapID{}, false
 	}
-	return TapID{parts[0], e, s}, true
+	return TapID{term, e, s}, true
 }
 
 // correctionRef is the event reference of a manual event of a correction.
@@ -193,8 +197,7 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 			}
 			var dir *string
 			if d := wk.dirs[i]; d != 0 {
-				s := d.String()
-				dir = &s
+				dir = d.name()
 			}
 			switch {
 			case it.fresh:
@@ -399,13 +402,18 @@ func loadWork(ctx context.Context, tx pgx.Tx, items []*work, w time.Duration, go
 		WHERE e.at BETWEEN p.lo AND p.hi
 		  AND NOT EXISTS (SELECT 1 FROM corrections w WHERE w.withdraws = co.correction_id)`,
 		sites, persons, los, his).Query(func(rows pgx.Rows) error {
+		// The targets are declared once, not per row: Scan takes their
+		// addresses, which moves them to the heap, and every row sets all
+		// of them.
+		var i int
+		var it workEvent
+		var corr int64
+		var mode string
+		dest := []any{&i, &it.tap.Terminal, &it.tap.Epoch, &it.tap.Seq, &corr, &it.ev.At, &mode, &it.ev.Void,
+			&it.old.mark, &it.old.direction}
 		for rows.Next() {
-			var i int
-			var it workEvent
-			var corr int64
-			var mode string
-			if err := rows.Scan(&i, &it.tap.Terminal, &it.tap.Epoch, &it.tap.Seq, &corr, &it.ev.At, &mode, &it.ev.Void,
-				&it.old.mark, &it.old.direction); err != nil {
+			it = workEvent{}
+			if err := rows.Scan(dest...); err != nil {
 				return err
 			}
 			it.ev.Mode, _ = ParseMode(mode)
@@ -427,28 +435,33 @@ func loadWork(ctx context.Context, tx pgx.Tx, items []*work, w time.Duration, go
 		JOIN work_periods wp ON wp.site_id = p.site_id AND wp.person_id = p.person_id
 		     AND wp.recorded_to = 'infinity' AND coalesce(wp.start_at, wp.end_at) BETWEEN p.lo AND p.hi`,
 		sites, persons, plos, his).Query(func(rows pgx.Rows) error {
+		// Targets declared once, as above; times by value, not
+		// *time.Time, and the modes as the Mode they parse to: no
+		// allocation per row for either.
+		var i int
+		var sp storedPeriod
+		var start, end pgtype.Timestamptz
+		var startMode, endMode modeScan
+		dest := []any{&i, &sp.id, &start, &end, &sp.p.StartRef, &sp.p.EndRef,
+			&sp.p.StartManual, &sp.p.EndManual, &sp.p.MissingCheckout, &sp.p.MissingCheckin,
+			&startMode, &endMode}
 		for rows.Next() {
-			var i int
-			var sp storedPeriod
-			var start, end *time.Time
-			var startMode, endMode string
-			if err := rows.Scan(&i, &sp.id, &start, &end, &sp.p.StartRef, &sp.p.EndRef,
-				&sp.p.StartManual, &sp.p.EndManual, &sp.p.MissingCheckout, &sp.p.MissingCheckin,
-				&startMode, &endMode); err != nil {
+			if err := rows.Scan(dest...); err != nil {
 				return err
 			}
-			if start != nil {
-				sp.p.Start = *start
+			sp.p.Start, sp.p.End = time.Time{}, time.Time{}
+			if start.Valid {
+				sp.p.Start = start.Time
 			}
-			if end != nil {
-				sp.p.End = *end
+			if end.Valid {
+				sp.p.End = end.Time
 			}
 			wk := items[i-1]
 			if at := cmp.Or(sp.p.Start, sp.p.End); !at.Before(wk.window.lo) {
 				wk.stored = append(wk.stored, sp)
 			}
-			wk.addCounted(sp.p.StartRef, sp.p.Start, startMode, "in", gone)
-			wk.addCounted(sp.p.EndRef, sp.p.End, endMode, "out", gone)
+			wk.addCounted(sp.p.StartRef, sp.p.Start, Mode(startMode), ModeIn, gone)
+			wk.addCounted(sp.p.EndRef, sp.p.End, Mode(endMode), ModeOut, gone)
 		}
 		return rows.Err()
 	})
@@ -464,18 +477,37 @@ func loadWork(ctx context.Context, tx pgx.Tx, items []*work, w time.Duration, go
 // window: the end of a current period. A period stored before migration
 // 0010 kept no modes for taps it no longer names; one it names always has
 // its mode (the migration filled them), but if not, its direction serves.
-func (wk *work) addCounted(ref string, at time.Time, mode, direction string, gone map[TapID]bool) {
+// mode is 0 where the period stored none.
+func (wk *work) addCounted(ref string, at time.Time, mode, direction Mode, gone map[TapID]bool) {
 	id, ok := ParseTapRef(ref)
 	if !ok || gone[id] || at.Before(wk.window.lo) || at.After(wk.window.hi) {
 		return
 	}
-	m, ok := ParseMode(mode)
-	if !ok {
-		m, _ = ParseMode(direction)
+	m := mode
+	if m == 0 {
+		m = direction
 	}
-	dir := direction
 	wk.items = append(wk.items, workEvent{ev: Event{Ref: ref, At: at, Mode: m}, tap: id,
-		old: storedMark{mark: MarkCounted.String(), direction: &dir}, fromPeriod: true})
+		old: storedMark{mark: MarkCounted.String(), direction: direction.name()}, fromPeriod: true})
+}
+
+// modeScan scans a stored mode (in, out, toggle; an empty or another
+// value gives 0) without allocating a string for it.
+type modeScan Mode
+
+// ScanBytes implements pgtype.BytesScanner.
+func (m *modeScan) ScanBytes(b []byte) error {
+	switch {
+	case string(b) == "in":
+		*m = modeScan(ModeIn)
+	case string(b) == "out":
+		*m = modeScan(ModeOut)
+	case string(b) == "toggle":
+		*m = modeScan(ModeToggle)
+	default:
+		*m = 0
+	}
+	return nil
 }
 
 func personOrgs(ctx context.Context, tx pgx.Tx, persons []int64) (map[int64]int64, error) {
