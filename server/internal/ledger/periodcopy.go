@@ -25,40 +25,65 @@ const periodCopyColumns = "site_id, person_id, org_id, start_at, end_at, start_r
 // peak a step copies a few thousand periods, about half a megabyte.
 var copyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// copyPeriods inserts rows into work_periods with one COPY, in PostgreSQL's
-// binary COPY format, encoded here: pgx's CopyFrom boxes every value in an
-// interface and looks up its encoder, which at the peak cost more Go time
-// than deriving the periods. The values are those CopyFrom would send: the
-// same columns and types, times as microseconds since 2000-01-01 UTC,
-// truncated as pgx truncates them.
+// copyPeriods inserts rows into work_periods with one COPY (periodCopy).
 func copyPeriods(ctx context.Context, tx pgx.Tx, rows []periodRow, now time.Time) error {
+	c := newPeriodCopy(now)
+	for _, r := range rows {
+		c.add(r)
+	}
+	return c.send(ctx, tx)
+}
+
+// periodCopy is one COPY into work_periods in PostgreSQL's binary COPY
+// format, encoded here as the rows are added: pgx's CopyFrom boxes every
+// value in an interface and looks up its encoder, which at the peak cost
+// more Go time than deriving the periods, and it needs the rows in a slice
+// first. The values are those CopyFrom would send: the same columns and
+// types, times as microseconds since 2000-01-01 UTC, truncated as pgx
+// truncates them. recorded_from is now for every row.
+type periodCopy struct {
+	buf *bytes.Buffer
+	now time.Time
+	n   int
+}
+
+func newPeriodCopy(now time.Time) *periodCopy {
 	buf := copyBufs.Get().(*bytes.Buffer)
-	defer copyBufs.Put(buf)
 	buf.Reset()
 	buf.WriteString("PGCOPY\n\377\r\n\000")
 	buf.Write([]byte{0, 0, 0, 0, 0, 0, 0, 0}) // flags, header extension length
-	var w copyWriter
-	for _, r := range rows {
-		w.b = buf.AvailableBuffer()
-		w.b = binary.BigEndian.AppendUint16(w.b, 14)
-		w.int8(r.site)
-		w.int8(r.person)
-		w.int8(r.org)
-		w.time(r.p.Start)
-		w.time(r.p.End)
-		w.text(r.p.StartRef)
-		w.text(r.p.EndRef)
-		w.bool(r.p.StartManual)
-		w.bool(r.p.EndManual)
-		w.bool(r.p.MissingCheckout)
-		w.bool(r.p.MissingCheckin)
-		w.time(now)
-		w.textPtr(r.startMode)
-		w.textPtr(r.endMode)
-		buf.Write(w.b)
+	return &periodCopy{buf: buf, now: now}
+}
+
+func (c *periodCopy) add(r periodRow) {
+	w := copyWriter{c.buf.AvailableBuffer()}
+	w.b = binary.BigEndian.AppendUint16(w.b, 14)
+	w.int8(r.site)
+	w.int8(r.person)
+	w.int8(r.org)
+	w.time(r.p.Start)
+	w.time(r.p.End)
+	w.text(r.p.StartRef)
+	w.text(r.p.EndRef)
+	w.bool(r.p.StartManual)
+	w.bool(r.p.EndManual)
+	w.bool(r.p.MissingCheckout)
+	w.bool(r.p.MissingCheckin)
+	w.time(c.now)
+	w.textPtr(r.startMode)
+	w.textPtr(r.endMode)
+	c.buf.Write(w.b)
+	c.n++
+}
+
+// send runs the COPY, if there are rows, and gives the buffer back.
+func (c *periodCopy) send(ctx context.Context, tx pgx.Tx) error {
+	defer copyBufs.Put(c.buf)
+	if c.n == 0 {
+		return nil
 	}
-	buf.Write([]byte{0xff, 0xff}) // the end
-	_, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(buf.Bytes()),
+	c.buf.Write([]byte{0xff, 0xff}) // the end
+	_, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(c.buf.Bytes()),
 		"COPY work_periods ("+periodCopyColumns+") FROM STDIN BINARY")
 	return err
 }

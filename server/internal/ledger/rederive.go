@@ -142,7 +142,7 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 	}
 
 	var closeIDs []int64
-	var inserts []periodRow
+	inserts := newPeriodCopy(now)
 	changed := make(map[int64]bool)
 	var mTerm []string // tap_marks rows whose mark changed
 	var mEpoch, mSeq []int64
@@ -186,7 +186,7 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 			if kept[j] {
 				continue
 			}
-			inserts = append(inserts, periodRow{wk.pair.site, wk.pair.person, orgs[wk.pair.person], p,
+			inserts.add(periodRow{wk.pair.site, wk.pair.person, orgs[wk.pair.person], p,
 				wk.tapMode(p.StartRef, p.StartManual), wk.tapMode(p.EndRef, p.EndManual)})
 			changed[wk.pair.site] = true
 		}
@@ -220,10 +220,8 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 			return nil, fmt.Errorf("close periods: %w", err)
 		}
 	}
-	if len(inserts) > 0 {
-		if err := copyPeriods(ctx, tx, inserts, now); err != nil {
-			return nil, fmt.Errorf("insert periods: %w", err)
-		}
+	if err := inserts.send(ctx, tx); err != nil {
+		return nil, fmt.Errorf("insert periods: %w", err)
 	}
 	if len(dTerm) > 0 {
 		if _, err := tx.Exec(ctx, `
