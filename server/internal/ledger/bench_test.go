@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -117,6 +118,8 @@ func BenchmarkReconcile(b *testing.B) {
 	var peakSecs, lateSecs float64
 	var peakCPU cpuTimes
 	var peakN, lateN int
+	var peakMallocs uint64
+	var ms runtime.MemStats
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		pool := pgtest.New(b)
@@ -144,12 +147,15 @@ func BenchmarkReconcile(b *testing.B) {
 			tracer.reset() // yesterday's drain is setup
 		}
 		b.StartTimer()
-		start, cpu0 := time.Now(), readCPU(b)
+		runtime.ReadMemStats(&ms)
+		start, cpu0, mallocs0 := time.Now(), readCPU(b), ms.Mallocs
 		if err := r.Drain(context.Background()); err != nil {
 			b.Fatal(err)
 		}
 		peakSecs += time.Since(start).Seconds()
 		cpu := readCPU(b).sub(cpu0)
+		runtime.ReadMemStats(&ms)
+		peakMallocs += ms.Mallocs - mallocs0
 		peakCPU.self += cpu.self
 		peakCPU.postgres += cpu.postgres
 		peakN += n
@@ -186,4 +192,5 @@ func BenchmarkReconcile(b *testing.B) {
 	b.ReportMetric(float64(lateN)/float64(b.N), "late-taps")
 	b.ReportMetric(float64(peakCPU.postgres.Microseconds())/float64(peakN), "pg-cpu-µs/tap")
 	b.ReportMetric(float64(peakCPU.self.Microseconds())/float64(peakN), "go-cpu-µs/tap")
+	b.ReportMetric(float64(peakMallocs)/float64(peakN), "allocs/tap")
 }

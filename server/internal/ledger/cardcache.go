@@ -45,10 +45,10 @@ func (c *cardCache) resolve(ctx context.Context, tx pgx.Tx, taps []newTap, versi
 	seen := make(map[cardAt]bool, len(taps))
 	var keys []cardAt
 	for _, nt := range taps {
-		if nt.siteID == nil {
+		if !nt.hasSite {
 			continue
 		}
-		k := cardAt{*nt.siteID, nt.card}
+		k := cardAt{nt.site, nt.card}
 		if !seen[k] {
 			seen[k] = true
 			keys = append(keys, k)

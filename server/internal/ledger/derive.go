@@ -30,6 +30,20 @@ func (m Mode) String() string {
 	return "unknown"
 }
 
+// The modes' names, for *string columns (direction): one string each,
+// shared, never written through.
+var modeNames = [...]string{ModeIn: "in", ModeOut: "out", ModeToggle: "toggle"}
+
+// name returns a pointer to the mode's name, or nil for 0 (or an unknown
+// mode): what a nullable direction column holds. Callers must not write
+// through it.
+func (m Mode) name() *string {
+	if m == 0 || int(m) >= len(modeNames) {
+		return nil
+	}
+	return &modeNames[m]
+}
+
 // ParseMode parses a stored mode.
 func ParseMode(s string) (Mode, bool) {
 	switch s {

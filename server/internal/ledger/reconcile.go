@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -272,11 +273,14 @@ func (r *Reconciler) Drain(ctx context.Context) error {
 
 // newTap is a stored tap not yet reconciled.
 type newTap struct {
-	id     TapID
-	card   string
-	at     time.Time
-	siteID *int64
-	mode   *string
+	id   TapID
+	card string
+	at   time.Time
+	// site and mode are the terminal's assignment at the tap's event
+	// time, if it has one (hasSite).
+	site    int64
+	hasSite bool
+	mode    string
 }
 
 // step takes in the taps of the next inbox rows, within StepTaps and
@@ -293,7 +297,12 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx) (int, []int64, error) 
 	// per row, or a hash join) rather than matched by ctid = ANY(array):
 	// the planner ran that as a sequential scan that compared every inbox
 	// row with every picked address (1 024 × 3 300 at the morning peak of
-	// BenchmarkReconcile, 11 of the step's 20 ms).
+	// BenchmarkReconcile, 11 of the step's 20 ms). Each taken row's taps
+	// are read by a range scan of the taps' key: OFFSET 0 keeps the
+	// subquery from being joined as a whole, which the planner ran, where
+	// the table was small enough, as a hash of every tap of the taken
+	// terminals' streams, each probed by every range of its stream (at the
+	// morning peak a third more of PostgreSQL's time for this statement).
 	rows, err := tx.Query(ctx, `
 		WITH candidates AS MATERIALIZED (
 			SELECT ctid AS tid, inbox_id, seq_to - seq_from + 1 AS n FROM reconcile_inbox
@@ -308,8 +317,11 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx) (int, []int64, error) 
 		SELECT t.terminal_id, t.store_epoch, t.seq, t.card_id, t.event_time, a.site_id, a.direction,
 		       (SELECT count(*) FROM taken), (SELECT n FROM registry_version)
 		FROM taken r
-		JOIN taps t ON t.terminal_id = r.terminal_id AND t.store_epoch = r.store_epoch
-		           AND t.seq BETWEEN r.seq_from AND r.seq_to
+		CROSS JOIN LATERAL (
+			SELECT t.terminal_id, t.store_epoch, t.seq, t.card_id, t.event_time FROM taps t
+			WHERE t.terminal_id = r.terminal_id AND t.store_epoch = r.store_epoch
+			  AND t.seq BETWEEN r.seq_from AND r.seq_to
+			OFFSET 0) t
 		LEFT JOIN LATERAL (
 			SELECT ta.site_id, ta.direction FROM terminal_assignments ta
 			WHERE ta.terminal_id = t.terminal_id AND ta.valid_from <= t.event_time
@@ -320,12 +332,19 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx) (int, []int64, error) 
 	taps := make([]newTap, 0, r.stepTaps())
 	seen := make(map[TapID]bool, r.stepTaps())
 	var inboxRows, registry int64
+	// Scan targets declared once (see loadWork); each row sets them all.
+	// The site by value and the mode as one of the modes' strings: no
+	// allocation per tap for either.
+	var nt newTap
+	var site pgtype.Int8
+	var mode internedText
+	dest := []any{&nt.id.Terminal, &nt.id.Epoch, &nt.id.Seq, &nt.card, &nt.at, &site, &mode, &inboxRows, &registry}
 	for rows.Next() {
-		var nt newTap
-		if err := rows.Scan(&nt.id.Terminal, &nt.id.Epoch, &nt.id.Seq, &nt.card, &nt.at, &nt.siteID, &nt.mode, &inboxRows, &registry); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			rows.Close()
 			return 0, nil, err
 		}
+		nt.site, nt.hasSite, nt.mode = site.Int64, site.Valid, mode.s
 		if !seen[nt.id] { // inbox ranges may overlap
 			seen[nt.id] = true
 			taps = append(taps, nt)
@@ -350,17 +369,19 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx) (int, []int64, error) 
 	// Each tap's inputs, and the (site, person) pairs to re-derive.
 	type resolved struct {
 		nt           newTap
-		site, person *int64
+		site, person *int64 // nil, or the taps' site and personID below
+		personID     int64
 		mode, mark   string
 	}
 	res := make([]resolved, len(taps))
 	for i, nt := range taps {
 		rv := &res[i]
 		rv.nt, rv.mode, rv.mark = nt, "in", "unassigned"
-		if nt.siteID != nil {
-			rv.site, rv.mode, rv.mark = nt.siteID, *nt.mode, "unknown_card"
-			if p, ok := persons[cardAt{*nt.siteID, nt.card}]; ok {
-				rv.person, rv.mark = &p, "pending"
+		if nt.hasSite {
+			rv.site, rv.mode, rv.mark = &taps[i].site, nt.mode, "unknown_card"
+			if p, ok := persons[cardAt{nt.site, nt.card}]; ok {
+				rv.personID = p
+				rv.person, rv.mark = &rv.personID, "pending"
 			}
 		}
 	}
@@ -549,9 +570,10 @@ func takenBefore(ctx context.Context, tx pgx.Tx, taps []newTap) (map[TapID]bool,
 	}
 	defer rows.Close()
 	var hit []run
+	var r run
+	dest := []any{&r.stream.Terminal, &r.stream.Epoch, &r.from, &r.to}
 	for rows.Next() {
-		var r run
-		if err := rows.Scan(&r.stream.Terminal, &r.stream.Epoch, &r.from, &r.to); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("check taken taps: %w", err)
 		}
 		hit = append(hit, r)
@@ -568,4 +590,21 @@ func takenBefore(ctx context.Context, tx pgx.Tx, taps []newTap) (map[TapID]bool,
 		}
 	}
 	return out, nil
+}
+
+// internedText scans a text column whose values are mostly the modes' names
+// into one of modeNames' strings instead of a new one per row; other values
+// are copied. NULL gives "".
+type internedText struct{ s string }
+
+// ScanBytes implements pgtype.BytesScanner.
+func (t *internedText) ScanBytes(b []byte) error {
+	for _, name := range modeNames {
+		if name != "" && string(b) == name {
+			t.s = name
+			return nil
+		}
+	}
+	t.s = string(b)
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // TapID identifies a tap: (terminal, store epoch, sequence).
@@ -31,16 +32,19 @@ func ParseTapRef(ref string) (TapID, bool) {
 	if !ok {
 		return TapID{}, false
 	}
-	parts := strings.Split(rest, "/")
-	if len(parts) != 3 {
+	// Exactly three parts, cut without a slice of them: every period's two
+	// ends are parsed at each derivation of its person.
+	term, rest, ok1 := strings.Cut(rest, "/")
+	epoch, seq, ok2 := strings.Cut(rest, "/")
+	if !ok1 || !ok2 || strings.Contains(seq, "/") {
 		return TapID{}, false
 	}
-	e, err1 := strconv.ParseInt(parts[1], 10, 64)
-	s, err2 := strconv.ParseInt(parts[2], 10, 64)
+	e, err1 := strconv.ParseInt(epoch, 10, 64)
+	s, err2 := strconv.ParseInt(seq, 10, 64)
 	if err1 != nil || err2 != nil {
 		return TapID{}, false
 	}
-	return TapID{parts[0], e, s}, true
+	return TapID{term, e, s}, true
 }
 
 // correctionRef is the event reference of a manual event of a correction.
@@ -138,7 +142,7 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 	}
 
 	var closeIDs []int64
-	var inserts [][]any
+	inserts := newPeriodCopy(now)
 	changed := make(map[int64]bool)
 	var mTerm []string // tap_marks rows whose mark changed
 	var mEpoch, mSeq []int64
@@ -182,9 +186,7 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 			if kept[j] {
 				continue
 			}
-			inserts = append(inserts, []any{wk.pair.site, wk.pair.person, orgs[wk.pair.person],
-				nullTime(p.Start), nullTime(p.End), nullString(p.StartRef), nullString(p.EndRef),
-				p.StartManual, p.EndManual, p.MissingCheckout, p.MissingCheckin, now,
+			inserts.add(periodRow{wk.pair.site, wk.pair.person, orgs[wk.pair.person], p,
 				wk.tapMode(p.StartRef, p.StartManual), wk.tapMode(p.EndRef, p.EndManual)})
 			changed[wk.pair.site] = true
 		}
@@ -195,8 +197,7 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 			}
 			var dir *string
 			if d := wk.dirs[i]; d != 0 {
-				s := d.String()
-				dir = &s
+				dir = d.name()
 			}
 			switch {
 			case it.fresh:
@@ -219,14 +220,8 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 			return nil, fmt.Errorf("close periods: %w", err)
 		}
 	}
-	if len(inserts) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"work_periods"}, []string{
-			"site_id", "person_id", "org_id", "start_at", "end_at", "start_ref", "end_ref",
-			"start_manual", "end_manual", "missing_checkout", "missing_checkin", "recorded_from",
-			"start_mode", "end_mode",
-		}, pgx.CopyFromRows(inserts)); err != nil {
-			return nil, fmt.Errorf("insert periods: %w", err)
-		}
+	if err := inserts.send(ctx, tx); err != nil {
+		return nil, fmt.Errorf("insert periods: %w", err)
 	}
 	if len(dTerm) > 0 {
 		if _, err := tx.Exec(ctx, `
@@ -297,6 +292,9 @@ func (wk *work) tapMode(ref string, manual bool) *string {
 	}
 	for _, it := range wk.items {
 		if it.ev.Ref == ref {
+			if m := it.ev.Mode.name(); m != nil {
+				return m
+			}
 			m := it.ev.Mode.String()
 			return &m
 		}
@@ -402,13 +400,18 @@ func loadWork(ctx context.Context, tx pgx.Tx, items []*work, w time.Duration, go
 		WHERE e.at BETWEEN p.lo AND p.hi
 		  AND NOT EXISTS (SELECT 1 FROM corrections w WHERE w.withdraws = co.correction_id)`,
 		sites, persons, los, his).Query(func(rows pgx.Rows) error {
+		// The targets are declared once, not per row: Scan takes their
+		// addresses, which moves them to the heap, and every row sets all
+		// of them.
+		var i int
+		var it workEvent
+		var corr int64
+		var mode string
+		dest := []any{&i, &it.tap.Terminal, &it.tap.Epoch, &it.tap.Seq, &corr, &it.ev.At, &mode, &it.ev.Void,
+			&it.old.mark, &it.old.direction}
 		for rows.Next() {
-			var i int
-			var it workEvent
-			var corr int64
-			var mode string
-			if err := rows.Scan(&i, &it.tap.Terminal, &it.tap.Epoch, &it.tap.Seq, &corr, &it.ev.At, &mode, &it.ev.Void,
-				&it.old.mark, &it.old.direction); err != nil {
+			it = workEvent{}
+			if err := rows.Scan(dest...); err != nil {
 				return err
 			}
 			it.ev.Mode, _ = ParseMode(mode)
@@ -430,28 +433,33 @@ func loadWork(ctx context.Context, tx pgx.Tx, items []*work, w time.Duration, go
 		JOIN work_periods wp ON wp.site_id = p.site_id AND wp.person_id = p.person_id
 		     AND wp.recorded_to = 'infinity' AND coalesce(wp.start_at, wp.end_at) BETWEEN p.lo AND p.hi`,
 		sites, persons, plos, his).Query(func(rows pgx.Rows) error {
+		// Targets declared once, as above; times by value, not
+		// *time.Time, and the modes as the Mode they parse to: no
+		// allocation per row for either.
+		var i int
+		var sp storedPeriod
+		var start, end pgtype.Timestamptz
+		var startMode, endMode modeScan
+		dest := []any{&i, &sp.id, &start, &end, &sp.p.StartRef, &sp.p.EndRef,
+			&sp.p.StartManual, &sp.p.EndManual, &sp.p.MissingCheckout, &sp.p.MissingCheckin,
+			&startMode, &endMode}
 		for rows.Next() {
-			var i int
-			var sp storedPeriod
-			var start, end *time.Time
-			var startMode, endMode string
-			if err := rows.Scan(&i, &sp.id, &start, &end, &sp.p.StartRef, &sp.p.EndRef,
-				&sp.p.StartManual, &sp.p.EndManual, &sp.p.MissingCheckout, &sp.p.MissingCheckin,
-				&startMode, &endMode); err != nil {
+			if err := rows.Scan(dest...); err != nil {
 				return err
 			}
-			if start != nil {
-				sp.p.Start = *start
+			sp.p.Start, sp.p.End = time.Time{}, time.Time{}
+			if start.Valid {
+				sp.p.Start = start.Time
 			}
-			if end != nil {
-				sp.p.End = *end
+			if end.Valid {
+				sp.p.End = end.Time
 			}
 			wk := items[i-1]
 			if at := cmp.Or(sp.p.Start, sp.p.End); !at.Before(wk.window.lo) {
 				wk.stored = append(wk.stored, sp)
 			}
-			wk.addCounted(sp.p.StartRef, sp.p.Start, startMode, "in", gone)
-			wk.addCounted(sp.p.EndRef, sp.p.End, endMode, "out", gone)
+			wk.addCounted(sp.p.StartRef, sp.p.Start, Mode(startMode), ModeIn, gone)
+			wk.addCounted(sp.p.EndRef, sp.p.End, Mode(endMode), ModeOut, gone)
 		}
 		return rows.Err()
 	})
@@ -467,18 +475,37 @@ func loadWork(ctx context.Context, tx pgx.Tx, items []*work, w time.Duration, go
 // window: the end of a current period. A period stored before migration
 // 0010 kept no modes for taps it no longer names; one it names always has
 // its mode (the migration filled them), but if not, its direction serves.
-func (wk *work) addCounted(ref string, at time.Time, mode, direction string, gone map[TapID]bool) {
+// mode is 0 where the period stored none.
+func (wk *work) addCounted(ref string, at time.Time, mode, direction Mode, gone map[TapID]bool) {
 	id, ok := ParseTapRef(ref)
 	if !ok || gone[id] || at.Before(wk.window.lo) || at.After(wk.window.hi) {
 		return
 	}
-	m, ok := ParseMode(mode)
-	if !ok {
-		m, _ = ParseMode(direction)
+	m := mode
+	if m == 0 {
+		m = direction
 	}
-	dir := direction
 	wk.items = append(wk.items, workEvent{ev: Event{Ref: ref, At: at, Mode: m}, tap: id,
-		old: storedMark{mark: MarkCounted.String(), direction: &dir}, fromPeriod: true})
+		old: storedMark{mark: MarkCounted.String(), direction: direction.name()}, fromPeriod: true})
+}
+
+// modeScan scans a stored mode (in, out, toggle; an empty or another
+// value gives 0) without allocating a string for it.
+type modeScan Mode
+
+// ScanBytes implements pgtype.BytesScanner.
+func (m *modeScan) ScanBytes(b []byte) error {
+	switch {
+	case string(b) == "in":
+		*m = modeScan(ModeIn)
+	case string(b) == "out":
+		*m = modeScan(ModeOut)
+	case string(b) == "toggle":
+		*m = modeScan(ModeToggle)
+	default:
+		*m = 0
+	}
+	return nil
 }
 
 func personOrgs(ctx context.Context, tx pgx.Tx, persons []int64) (map[int64]int64, error) {
