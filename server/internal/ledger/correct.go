@@ -80,8 +80,45 @@ func NewStore(pool *pgxpool.Pool, rules Rules) *Store {
 	return &Store{pool: pool, rules: rules}
 }
 
-func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalidCorrection, fmt.Sprintf(format, args...))
+// Refusal names why a correction was refused, so that a user interface
+// can say it in its own language.
+type Refusal string
+
+// The refusals of Correct.
+const (
+	RefusedReason      Refusal = "reason"       // no reason given
+	RefusedReasonLong  Refusal = "reason_long"  // over MaxReasonBytes
+	RefusedAuthor      Refusal = "author"       // no author
+	RefusedManualOrder Refusal = "manual_order" // a manual period's end not after its start
+	RefusedManualLong  Refusal = "manual_long"  // longer than MaxManualPeriod
+	RefusedCheckout    Refusal = "checkout"     // a check-out without its time, or with a start
+	RefusedCard        Refusal = "card"         // no card id to assign
+	RefusedAnonymised  Refusal = "anonymised"   // assigning anonymised taps
+	RefusedWithdrawal  Refusal = "withdrawal"   // withdrawing a withdrawal
+	RefusedKind        Refusal = "kind"         // no such kind
+	// A set check-out that would not close an open period; Times say what
+	// is there.
+	RefusedCheckoutEnded  Refusal = "checkout_ended"  // Times: the period's start and its end
+	RefusedCheckoutEarly  Refusal = "checkout_early"  // Times: the check-out, the check-in after it
+	RefusedCheckoutClosed Refusal = "checkout_closed" // Times: the check-out, the last period's end
+	RefusedNoCheckin      Refusal = "no_checkin"      // Times: the check-out
+)
+
+// RefusalError is a refused correction. It matches ErrInvalidCorrection.
+// Its message is English, for logs; Times are in the site's time zone.
+type RefusalError struct {
+	Refusal Refusal
+	Times   []time.Time
+	msg     string
+}
+
+func (e *RefusalError) Error() string { return ErrInvalidCorrection.Error() + ": " + e.msg }
+
+// Unwrap makes errors.Is see ErrInvalidCorrection.
+func (e *RefusalError) Unwrap() error { return ErrInvalidCorrection }
+
+func invalid(r Refusal, times []time.Time, format string, args ...any) error {
+	return &RefusalError{Refusal: r, Times: times, msg: fmt.Sprintf(format, args...)}
 }
 
 // Correct adds a correction on behalf of viewer and re-derives what it
@@ -92,11 +129,11 @@ func (s *Store) Correct(ctx context.Context, viewer int64, c Correction) (int64,
 	c.Reason = strings.TrimSpace(c.Reason)
 	switch {
 	case c.Reason == "":
-		return 0, invalid("a reason is required")
+		return 0, invalid(RefusedReason, nil, "a reason is required")
 	case len(c.Reason) > MaxReasonBytes:
-		return 0, invalid("reason longer than %d bytes", MaxReasonBytes)
+		return 0, invalid(RefusedReasonLong, nil, "reason longer than %d bytes", MaxReasonBytes)
 	case strings.TrimSpace(c.Author) == "":
-		return 0, invalid("an author is required")
+		return 0, invalid(RefusedAuthor, nil, "an author is required")
 	}
 	var id int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -163,10 +200,10 @@ func (s *Store) correct(ctx context.Context, tx pgx.Tx, viewer int64, c Correcti
 	switch c.Kind {
 	case ManualPeriod:
 		if c.Start.IsZero() || c.End.IsZero() || !c.End.After(c.Start) {
-			return 0, invalid("a manual period needs a start before its end")
+			return 0, invalid(RefusedManualOrder, nil, "a manual period needs a start before its end")
 		}
 		if c.End.Sub(c.Start) > MaxManualPeriod {
-			return 0, invalid("a manual period may last at most %v", MaxManualPeriod)
+			return 0, invalid(RefusedManualLong, nil, "a manual period may last at most %v", MaxManualPeriod)
 		}
 		if err := personOnSite(c.PersonID, true); err != nil {
 			return 0, err
@@ -174,7 +211,7 @@ func (s *Store) correct(ctx context.Context, tx pgx.Tx, viewer int64, c Correcti
 		touch(c.PersonID, span{}.add(c.Start).add(c.End))
 	case SetCheckout:
 		if c.End.IsZero() || !c.Start.IsZero() {
-			return 0, invalid("a check-out needs its time, and only that")
+			return 0, invalid(RefusedCheckout, nil, "a check-out needs its time, and only that")
 		}
 		if err := personOnSite(c.PersonID, true); err != nil {
 			return 0, err
@@ -206,10 +243,10 @@ func (s *Store) correct(ctx context.Context, tx pgx.Tx, viewer int64, c Correcti
 			return 0, ErrNotFound
 		}
 		if c.CardIdent == "" {
-			return 0, invalid("which card id to assign")
+			return 0, invalid(RefusedCard, nil, "which card id to assign")
 		}
 		if c.CardIdent == AnonymisedCardID {
-			return 0, invalid("anonymised taps cannot be assigned to anyone")
+			return 0, invalid(RefusedAnonymised, nil, "anonymised taps cannot be assigned to anyone")
 		}
 		if err := personOnSite(c.PersonID, false); err != nil {
 			return 0, err
@@ -230,10 +267,10 @@ func (s *Store) correct(ctx context.Context, tx pgx.Tx, viewer int64, c Correcti
 			return 0, err
 		}
 		if kind == string(Withdraw) {
-			return 0, invalid("a withdrawal cannot be withdrawn; add the correction again")
+			return 0, invalid(RefusedWithdrawal, nil, "a withdrawal cannot be withdrawn; add the correction again")
 		}
 	default:
-		return 0, invalid("unknown kind %q", c.Kind)
+		return 0, invalid(RefusedKind, nil, "unknown kind %q", c.Kind)
 	}
 
 	var id int64
@@ -386,16 +423,22 @@ func checkoutFits(ctx context.Context, tx pgx.Tx, siteID, personID int64, end ti
 		loc = time.UTC
 	}
 	at := func(t time.Time) string { return t.In(loc).Format("2006-01-02 15:04:05") }
+	in := func(ts ...time.Time) []time.Time {
+		for i := range ts {
+			ts[i] = ts[i].In(loc)
+		}
+		return ts
+	}
 	switch {
 	case lastStart != nil && lastEnd == nil:
 		return nil // the open period it closes
 	case lastStart != nil && lastEnd.After(end):
-		return invalid("the period from %s already ends at %s; void that check-out to set another", at(*lastStart), at(*lastEnd))
+		return invalid(RefusedCheckoutEnded, in(*lastStart, *lastEnd), "the period from %s already ends at %s; void that check-out to set another", at(*lastStart), at(*lastEnd))
 	case nextStart != nil && (lastStart == nil || nextStart.Sub(end) < time.Minute):
-		return invalid("the check-out at %s comes before the check-in at %s", at(end), at(*nextStart))
+		return invalid(RefusedCheckoutEarly, in(end, *nextStart), "the check-out at %s comes before the check-in at %s", at(end), at(*nextStart))
 	case lastStart != nil:
-		return invalid("no open check-in before %s: the last period ended at %s", at(end), at(*lastEnd))
+		return invalid(RefusedCheckoutClosed, in(end, *lastEnd), "no open check-in before %s: the last period ended at %s", at(end), at(*lastEnd))
 	default:
-		return invalid("no check-in before %s to check out", at(end))
+		return invalid(RefusedNoCheckin, in(end), "no check-in before %s to check out", at(end))
 	}
 }

@@ -171,17 +171,34 @@ func TestSetCheckoutMustCloseAPeriod(t *testing.T) {
 	drain(t, r)
 	for _, tc := range []struct {
 		name, end, want string
+		refusal         Refusal
+		times           []string // Stockholm wall times the refusal names
 	}{
-		{"before any check-in", "2026-11-15 16:00:00", "comes before the check-in at 2026-11-16 07:00:00"},
-		{"inside a closed period", "2026-11-16 12:00:00", "already ends at 2026-11-16 16:00:00"},
-		{"after a closed period", "2026-11-16 18:00:00", "the last period ended at 2026-11-16 16:00:00"},
-		{"the minute typed for a later tap", "2026-11-17 06:59:00", "comes before the check-in at 2026-11-17 06:59:30"},
+		{"before any check-in", "2026-11-15 16:00:00", "comes before the check-in at 2026-11-16 07:00:00",
+			RefusedCheckoutEarly, []string{"2026-11-15 16:00:00", "2026-11-16 07:00:00"}},
+		{"inside a closed period", "2026-11-16 12:00:00", "already ends at 2026-11-16 16:00:00",
+			RefusedCheckoutEnded, []string{"2026-11-16 07:00:00", "2026-11-16 16:00:00"}},
+		{"after a closed period", "2026-11-16 18:00:00", "the last period ended at 2026-11-16 16:00:00",
+			RefusedCheckoutClosed, []string{"2026-11-16 18:00:00", "2026-11-16 16:00:00"}},
+		{"the minute typed for a later tap", "2026-11-17 06:59:00", "comes before the check-in at 2026-11-17 06:59:30",
+			RefusedCheckoutEarly, []string{"2026-11-17 06:59:00", "2026-11-17 06:59:30"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := s.Correct(context.Background(), f.owner, Correction{Kind: SetCheckout, SiteID: f.site, PersonID: f.anna,
 				End: sthlm(tc.end), Reason: "glömt", Author: "x"})
 			if !errors.Is(err, ErrInvalidCorrection) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Correct = %v, want ErrInvalidCorrection saying %q", err, tc.want)
+			}
+			var re *RefusalError
+			if !errors.As(err, &re) || re.Refusal != tc.refusal {
+				t.Fatalf("Correct = %#v, want a RefusalError %s", err, tc.refusal)
+			}
+			var got []string
+			for _, at := range re.Times {
+				got = append(got, at.Format("2006-01-02 15:04:05")) // in the site's zone, as given
+			}
+			if diff := cmp.Diff(tc.times, got); diff != "" {
+				t.Errorf("refusal times (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -189,8 +189,7 @@ func (s *Server) correctionPost(w http.ResponseWriter, r *http.Request, rc *reqC
 		v := view{Title: rc.T("corr.title"), Error: rc.T(fe.key)}
 		return s.renderCorrections(w, r, rc, http.StatusUnprocessableEntity, v, f, 0)
 	case errors.Is(err, ledger.ErrInvalidCorrection):
-		detail := strings.TrimPrefix(err.Error(), "ledger: correct: ledger: invalid correction: ")
-		v := view{Title: rc.T("corr.title"), Error: rc.T("corr.err.invalid", detail)}
+		v := view{Title: rc.T("corr.title"), Error: refusal(rc, err)}
 		return s.renderCorrections(w, r, rc, http.StatusUnprocessableEntity, v, f, 0)
 	case errors.Is(err, ledger.ErrNotFound):
 		v := view{Title: rc.T("corr.title"), Error: rc.T("corr.err.not_found")}
@@ -340,4 +339,43 @@ func correctionLink(siteID int64, kind string, personID int64, start string) str
 		q.Set("start", start)
 	}
 	return fmt.Sprintf("/sites/%d/corrections?%s#form-%s", siteID, q.Encode(), kind)
+}
+
+// refusalKeys are the catalogue keys of the ledger's refusals, each taking
+// the refusal's times (formatted by refusal) as its arguments.
+var refusalKeys = map[ledger.Refusal]string{
+	ledger.RefusedReason:         "corr.err.reason",
+	ledger.RefusedReasonLong:     "corr.err.reason_long",
+	ledger.RefusedManualOrder:    "corr.err.order",
+	ledger.RefusedManualLong:     "corr.refused.manual_long",
+	ledger.RefusedCheckout:       "corr.err.time",
+	ledger.RefusedCard:           "corr.err.card",
+	ledger.RefusedAnonymised:     "corr.refused.anonymised",
+	ledger.RefusedWithdrawal:     "corr.refused.withdrawal",
+	ledger.RefusedCheckoutEnded:  "corr.refused.checkout_ended",
+	ledger.RefusedCheckoutEarly:  "corr.refused.checkout_early",
+	ledger.RefusedCheckoutClosed: "corr.refused.checkout_closed",
+	ledger.RefusedNoCheckin:      "corr.refused.no_checkin",
+}
+
+// refusal says in the request's language why the ledger refused a
+// correction, with the times it names (in the site's zone); the ledger's
+// own messages are English, for logs.
+func refusal(rc *reqCtx, err error) string {
+	var re *ledger.RefusalError
+	if !errors.As(err, &re) {
+		return rc.T("corr.err.refused")
+	}
+	key, ok := refusalKeys[re.Refusal]
+	if !ok {
+		return rc.T("corr.err.refused")
+	}
+	if re.Refusal == ledger.RefusedManualLong {
+		return rc.T(key, int(ledger.MaxManualPeriod.Hours()))
+	}
+	args := make([]any, len(re.Times))
+	for i, t := range re.Times {
+		args[i] = t.Format("2006-01-02 15:04:05")
+	}
+	return rc.T(key, args...)
 }

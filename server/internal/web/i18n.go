@@ -494,7 +494,15 @@ var catalogue = map[string]msg{
 	"corr.err.card":        {"Välj ett kort.", "Choose a card."},
 	"corr.err.withdraw":    {"Välj rättelsen som ska återkallas.", "Choose the correction to withdraw."},
 	"corr.err.not_found":   {"Personen, stämplingen eller rättelsen finns inte här.", "The person, tap or correction does not exist here."},
-	"corr.err.invalid":     {"Rättelsen kunde inte sparas (%s).", "The correction could not be saved (%s)."},
+	"corr.err.refused":     {"Rättelsen kunde inte sparas.", "The correction could not be saved."},
+
+	"corr.refused.manual_long":     {"En manuell period får vara högst %d timmar.", "A manual period may last at most %d hours."},
+	"corr.refused.anonymised":      {"Anonymiserade stämplingar kan inte knytas till någon.", "Anonymised taps cannot be assigned to anyone."},
+	"corr.refused.withdrawal":      {"En återkallelse kan inte återkallas; lägg in rättelsen igen.", "A withdrawal cannot be withdrawn; add the correction again."},
+	"corr.refused.checkout_ended":  {"Perioden från %s slutar redan %s. Makulera den utcheckningen för att sätta en annan.", "The period from %s already ends at %s. Void that check-out to set another."},
+	"corr.refused.checkout_early":  {"Utcheckningen %s ligger före incheckningen %s.", "The check-out at %s comes before the check-in at %s."},
+	"corr.refused.checkout_closed": {"Ingen öppen incheckning före %s: den senaste perioden slutade %s.", "No open check-in before %s: the last period ended at %s."},
+	"corr.refused.no_checkin":      {"Ingen incheckning före %s att checka ut från.", "No check-in before %s to check out from."},
 
 	"kind.set_checkout":       {"Sätt glömd utcheckning", "Set a forgotten check-out"},
 	"kind.manual_period":      {"Lägg till arbetspass manuellt", "Add a work period by hand"},

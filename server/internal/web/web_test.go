@@ -415,6 +415,9 @@ func TestCatalogue(t *testing.T) {
 	for _, k := range lineProblemKeys {
 		used[k] = true
 	}
+	for _, k := range refusalKeys {
+		used[k] = true
+	}
 	if len(used) < 100 {
 		t.Fatalf("found only %d keys in use: is the pattern right?", len(used))
 	}
@@ -512,6 +515,14 @@ func TestCorrections(t *testing.T) {
 	}
 	if strings.Contains(body, "<html") {
 		t.Error("the fragment carries the layout")
+	}
+	// A second check-out would close nothing: the ledger refuses it, and
+	// the page says why in Swedish, with the times in the site's zone.
+	resp, body = post(tok, url.Values{"kind": {"set_checkout"}, "person": {itoa(w.anna)}, "end": {day + "T06:56"},
+		"reason": {"igen"}})
+	wantStatus(t, resp, body, 422, "")
+	if want := "Ingen öppen incheckning före " + day + " 06:56:00: den senaste perioden slutade " + day + " 06:55:00."; !strings.Contains(body, want) {
+		t.Errorf("the refusal lacks %q:\n%.3000s", want, body)
 	}
 	// The correction is in the audit log of the site's owner, and (Anna
 	// being the owner's) once.
