@@ -67,6 +67,10 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("ignore-certificate-errors", true), // the test server's own certificate
 		chromedp.Flag("accept-lang", "sv-SE,sv"),
 		chromedp.Flag("lang", "sv-SE"),
+		// On Linux the browser's own locale (date and time inputs) comes
+		// from LANGUAGE, not --lang; its Swedish strings are Debian's
+		// chromium-l10n (without it, the inputs show US formats).
+		chromedp.Env("LANGUAGE=sv"),
 		chromedp.WindowSize(1280, 900),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
