@@ -17,7 +17,6 @@ package downlink
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -115,21 +114,36 @@ func (f *Feed) Run(ctx context.Context) error {
 	}
 }
 
-// TerminalSite returns the site a terminal stands on now (0 if none) and the
-// site whose data its card cache holds (0 if none).
-func (f *Feed) TerminalSite(ctx context.Context, terminalID string) (site, cacheSite int64, err error) {
-	err = f.pool.QueryRow(ctx, `
-		SELECT coalesce((SELECT site_id FROM terminal_assignments WHERE terminal_id = $1 AND valid_from <= now()
-		                 ORDER BY valid_from DESC LIMIT 1), 0),
-		       coalesce(card_site_id, 0)
-		FROM terminals WHERE terminal_id = $1`, terminalID).Scan(&site, &cacheSite)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, 0, nil
-	}
+// Place is where a terminal stands and what its card cache holds.
+type Place struct {
+	Site      int64 // the site it stands on now, 0 if none
+	CacheSite int64 // the site whose data its card cache holds, 0 if none
+}
+
+// TerminalSites returns where each of the terminals stands, in one query:
+// the sync server opens sessions in batches. A terminal it does not know
+// has no entry.
+func (f *Feed) TerminalSites(ctx context.Context, terminalIDs []string) (map[string]Place, error) {
+	rows, err := f.pool.Query(ctx, `
+		SELECT t.terminal_id,
+		       coalesce((SELECT site_id FROM terminal_assignments a WHERE a.terminal_id = t.terminal_id AND a.valid_from <= now()
+		                 ORDER BY a.valid_from DESC LIMIT 1), 0),
+		       coalesce(t.card_site_id, 0)
+		FROM terminals t WHERE t.terminal_id = ANY($1::text[])`, terminalIDs)
 	if err != nil {
-		return 0, 0, fmt.Errorf("downlink: terminal site: %w", err)
+		return nil, fmt.Errorf("downlink: terminal sites: %w", err)
 	}
-	return site, cacheSite, nil
+	places := make(map[string]Place, len(terminalIDs))
+	var id string
+	var p Place
+	_, err = pgx.ForEachRow(rows, []any{&id, &p.Site, &p.CacheSite}, func() error {
+		places[id] = p
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("downlink: terminal sites: %w", err)
+	}
+	return places, nil
 }
 
 // Stream follows one terminal's card cache.

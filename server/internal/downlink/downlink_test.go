@@ -2,6 +2,7 @@ package downlink
 
 import (
 	"context"
+	"maps"
 	"sort"
 	"testing"
 	"time"
@@ -106,12 +107,26 @@ func keys(m map[string]syncproto.CardInfo) []string {
 	return out
 }
 
+func TestTerminalSites(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	if _, err := w.pool.Exec(ctx, `INSERT INTO terminals (terminal_id, card_site_id) VALUES ('K2', $1), ('K3', NULL)`, w.site); err != nil {
+		t.Fatal(err)
+	}
+	got, err := w.feed.TerminalSites(ctx, []string{"K1", "K2", "K3", "NOPE"})
+	want := map[string]Place{"K1": {Site: w.site}, "K2": {CacheSite: w.site}, "K3": {}}
+	if err != nil || !maps.Equal(got, want) {
+		t.Errorf("TerminalSites = %v, %v; want %v", got, err, want)
+	}
+}
+
 func TestSnapshotThenChanges(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
-	site, cacheSite, err := w.feed.TerminalSite(ctx, "K1")
+	places, err := w.feed.TerminalSites(ctx, []string{"K1"})
+	site, cacheSite := places["K1"].Site, places["K1"].CacheSite
 	if err != nil || site != w.site || cacheSite != 0 {
-		t.Fatalf("TerminalSite = %d, %d, %v", site, cacheSite, err)
+		t.Fatalf("TerminalSites = %v, %v", places, err)
 	}
 	st := w.feed.NewStream("K1", site, 0, cacheSite)
 	cache := map[string]syncproto.CardInfo{}

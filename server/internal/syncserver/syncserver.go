@@ -388,9 +388,36 @@ func (s *Server) open(batch []*conn) {
 	if err == nil && len(keepOpens) > 0 {
 		s.cfg.Store.OpenSessions(ctx, keepOpens) // each Opening has its own answer
 	}
+	places := s.places(ctx, keep)
 	for i, c := range keep {
-		c.welcome(keepOpens[i])
+		c.welcome(keepOpens[i], places)
 	}
+}
+
+// places looks up in one query where the batch's card-capable terminals
+// stand, for their card streams: one query per terminal would make the
+// last Welcome of a batch wait for all the others'. nil when there are
+// none or the lookup failed (logged; the sessions go on without cards
+// until they reconnect).
+func (s *Server) places(ctx context.Context, batch []*conn) map[string]downlink.Place {
+	if s.cfg.Cards == nil {
+		return nil
+	}
+	var ids []string
+	for _, c := range batch {
+		if c.version >= 2 {
+			ids = append(ids, c.terminalID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	places, err := s.cfg.Cards.TerminalSites(ctx, ids)
+	if err != nil {
+		s.cfg.Logger.Error("sync_cards_failed", logErr, err)
+		return nil
+	}
+	return places
 }
 
 // afterBurst returns the memory a burst of admissions used for a moment,
@@ -419,8 +446,8 @@ func (c *conn) greet() {
 
 // welcome answers an opened session with a Welcome and starts its reader,
 // or ends the connection if the session could not be opened.
-func (c *conn) welcome(o *ingest.Opening) {
-	if !c.handshake(o) {
+func (c *conn) welcome(o *ingest.Opening, places map[string]downlink.Place) {
+	if !c.handshake(o, places[c.terminalID]) {
 		c.closeAfterFinal()
 		c.s.wg.Done()
 		return
@@ -899,8 +926,9 @@ func (c *conn) opening() *ingest.Opening {
 	}
 }
 
-// handshake answers an opened session with a Welcome.
-func (c *conn) handshake(o *ingest.Opening) bool {
+// handshake answers an opened session with a Welcome, and follows the
+// card data of the site the terminal stands on (place) if it takes cards.
+func (c *conn) handshake(o *ingest.Opening, place downlink.Place) bool {
 	hello, version, sess, acked := c.hello, c.version, o.Session, o.Acked
 	c.hello = nil
 	if o.Err != nil {
@@ -919,15 +947,8 @@ func (c *conn) handshake(o *ingest.Opening) bool {
 		ClockOffsetMicros: sess.ClockOffset().Microseconds(),
 	})
 	c.observe(&TerminalReport{OutboxDepth: hello.OutboxDepth, ClockOffset: sess.ClockOffset()})
-	if feed := c.s.cfg.Cards; feed != nil && version >= 2 {
-		ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.HelloTimeout)
-		site, cacheSite, err := feed.TerminalSite(ctx, c.terminalID)
-		cancel()
-		if err != nil {
-			c.logger.Error("sync_cards_failed", logErr, err)
-		} else if site != 0 {
-			c.cards.Store(feed.NewStream(c.terminalID, site, hello.CardCursor, cacheSite))
-		}
+	if feed := c.s.cfg.Cards; feed != nil && version >= 2 && place.Site != 0 {
+		c.cards.Store(feed.NewStream(c.terminalID, place.Site, hello.CardCursor, place.CacheSite))
 	}
 	return true
 }
