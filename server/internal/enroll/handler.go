@@ -75,12 +75,8 @@ func (h *Handler) enroll(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) rotate(w http.ResponseWriter, r *http.Request) {
 	var req RotateRequest
-	if !h.begin(w, r, &req) {
-		return
-	}
-	cred, ok := auth.BearerToken(r.Header.Get("Authorization"))
+	cred, ok := h.beginWithCredential(w, r, &req)
 	if !ok {
-		h.refuse(w, r, auth.ErrUnauthorized)
 		return
 	}
 	resp, err := h.store.Rotate(r.Context(), cred, req)
@@ -94,12 +90,8 @@ func (h *Handler) rotate(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) confirm(w http.ResponseWriter, r *http.Request) {
 	var req RotateRequest
-	if !h.begin(w, r, &req) {
-		return
-	}
-	cred, ok := auth.BearerToken(r.Header.Get("Authorization"))
+	cred, ok := h.beginWithCredential(w, r, &req)
 	if !ok {
-		h.refuse(w, r, auth.ErrUnauthorized)
 		return
 	}
 	resp, err := h.store.Confirm(r.Context(), cred, req)
@@ -109,6 +101,21 @@ func (h *Handler) confirm(w http.ResponseWriter, r *http.Request) {
 	}
 	h.logger.Info("terminal_credential_confirmed", logTerminal, resp.TerminalID, logRemote, r.RemoteAddr)
 	h.reply(w, r, resp)
+}
+
+// beginWithCredential is begin for a request made with the terminal's
+// current credential (rotation and its confirmation): it also takes the
+// bearer credential, refusing a request without one.
+func (h *Handler) beginWithCredential(w http.ResponseWriter, r *http.Request, v any) (string, bool) {
+	if !h.begin(w, r, v) {
+		return "", false
+	}
+	cred, ok := auth.BearerToken(r.Header.Get("Authorization"))
+	if !ok {
+		h.refuse(w, r, auth.ErrUnauthorized)
+		return "", false
+	}
+	return cred, true
 }
 
 // begin checks the failure budget and decodes the body into v.
