@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/liggare/liggare/server/internal/db"
+	"github.com/liggare/liggare/server/internal/ledger"
 )
 
 // Limits of Check.
@@ -53,8 +54,9 @@ func (c *checker) fail(what, format string, args ...any) {
 // Check tests a configuration without serving and without changing the
 // database: the settings, the TLS files, the connection to PostgreSQL, that
 // the schema is exactly this binary's (no migration pending, none unknown),
-// that the database accepts writes, and that this machine's clock agrees
-// with the database's. It writes one line per check to w and returns
+// that the database accepts writes, that its lock table has room for full
+// reconcile steps (a warning), and that this machine's clock agrees with
+// the database's. It writes one line per check to w and returns
 // ErrCheckFailed if any failed.
 func Check(ctx context.Context, cfg Config, w io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
@@ -175,6 +177,18 @@ func (c *checker) database(ctx context.Context, url string) {
 		c.fail("schema", "%d migration(s) pending: %s (run liggare-server migrate, or start the server, which migrates)", len(st.Pending), strings.Join(st.Pending, ", "))
 	default:
 		c.ok("schema", "current (%d migrations)", st.Known)
+	}
+
+	// The reconciler sizes its steps to PostgreSQL's lock table; say when
+	// it cannot take full ones (deploy/README.md).
+	var locks int64
+	if err := pool.QueryRow(ctx, ledger.LockTableQuery).Scan(&locks); err != nil {
+		c.fail("locks", "%v", err)
+	} else if need := ledger.FullStepLockTable(ledger.DefaultWorkers); locks < need {
+		c.warn("locks", "lock table of %d entries: reconcile steps of %d taps instead of %d, about a third more CPU per tap (raise max_locks_per_transaction so that it times max_connections reaches %d)",
+			locks, ledger.StepTapsFor(locks, ledger.DefaultWorkers, ledger.DefaultStepTaps), ledger.DefaultStepTaps, need)
+	} else {
+		c.ok("locks", "lock table of %d entries, room for full reconcile steps", locks)
 	}
 
 	// The database's clock is read halfway through the round trip.

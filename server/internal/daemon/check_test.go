@@ -1,11 +1,14 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/liggare/liggare/server/internal/db"
+	"github.com/liggare/liggare/server/internal/pglocal"
 	"github.com/liggare/liggare/server/internal/pgtest"
 )
 
@@ -18,6 +21,7 @@ func TestCheck(t *testing.T) {
 	expired := newPKI(t, expiredDir, time.Now().Add(-time.Minute))
 	migrated := pgtest.NewURL(t)
 	empty := pgtest.NewEmpty(t).Config().ConnString()
+	smallLocks := smallLockTable(t)
 
 	for _, tc := range []struct {
 		name string
@@ -27,7 +31,10 @@ func TestCheck(t *testing.T) {
 	}{
 		{"all good", Config{Listen: "127.0.0.1:8080", MetricsListen: "127.0.0.1:9090", DatabaseURL: migrated,
 			TLSCert: good.certFile, TLSKey: good.keyFile}, true,
-			[]string{"ok    database   PostgreSQL", "ok    schema     current (", "ok    clock", "ok    tls        certificate for localhost, 127.0.0.1 valid until", "all checks passed, 0 warning(s)"}},
+			[]string{"ok    database   PostgreSQL", "ok    schema     current (", "ok    locks      lock table of 38400 entries, room for full reconcile steps",
+				"ok    clock", "ok    tls        certificate for localhost, 127.0.0.1 valid until", "all checks passed, 0 warning(s)"}},
+		{"small lock table", Config{Listen: "127.0.0.1:8080", DatabaseURL: smallLocks}, true,
+			[]string{"WARN  locks      lock table of 200 entries: reconcile steps of 25 taps instead of 4096", "reaches 32768", "all checks passed, 1 warning(s)"}},
 		{"public listener without TLS", Config{Listen: "0.0.0.0:8080", DatabaseURL: migrated}, true,
 			[]string{"WARN  listen     0.0.0.0:8080 is reachable from other machines without TLS", "all checks passed, 1 warning(s)"}},
 		{"certificate about to expire", Config{Listen: "127.0.0.1:8080", DatabaseURL: migrated, TLSCert: soon.certFile, TLSKey: soon.keyFile}, true,
@@ -63,4 +70,25 @@ func TestCheck(t *testing.T) {
 			}
 		})
 	}
+}
+
+// smallLockTable starts a migrated cluster whose lock table holds 200
+// entries (10 × 20 connections) and returns its URL.
+func smallLockTable(t *testing.T) string {
+	t.Helper()
+	c, err := pglocal.Start(t.Context(), pglocal.Options{ExtraConf: map[string]string{
+		"max_connections": "20", "max_locks_per_transaction": "10"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Stop(context.Background()) })
+	pool, err := db.Connect(t.Context(), c.URL("postgres"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if err := db.Migrate(t.Context(), pool, nil); err != nil {
+		t.Fatal(err)
+	}
+	return c.URL("postgres")
 }

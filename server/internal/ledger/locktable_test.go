@@ -68,8 +68,8 @@ func TestStepTapsFor(t *testing.T) {
 		{1 << 30, 2, 100, 100},
 		{10, 2, 3, 3},
 	} {
-		if got := stepTapsFor(c.capacity, c.workers, c.config); got != c.want {
-			t.Errorf("stepTapsFor(%d, %d, %d) = %d, want %d", c.capacity, c.workers, c.config, got, c.want)
+		if got := StepTapsFor(c.capacity, c.workers, c.config); got != c.want {
+			t.Errorf("StepTapsFor(%d, %d, %d) = %d, want %d", c.capacity, c.workers, c.config, got, c.want)
 		}
 	}
 }

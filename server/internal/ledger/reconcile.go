@@ -55,8 +55,19 @@ const (
 	minStepTaps = 16
 )
 
-// stepTapsFor is the step size for a lock table of capacity entries.
-func stepTapsFor(capacity int64, workers, configured int) int {
+// LockTableQuery reads the size of PostgreSQL's shared lock table.
+const LockTableQuery = `SELECT current_setting('max_locks_per_transaction')::bigint *
+	(current_setting('max_connections')::bigint + current_setting('max_prepared_transactions')::bigint)`
+
+// FullStepLockTable is the least lock table in which workers reconcilers
+// take full DefaultStepTaps steps.
+func FullStepLockTable(workers int) int64 {
+	return int64(DefaultStepTaps) * locksPerTap * lockTableShare * int64(max(1, workers))
+}
+
+// StepTapsFor is the step size of workers reconcilers for a lock table of
+// capacity entries, when StepTaps is configured.
+func StepTapsFor(capacity int64, workers, configured int) int {
 	fit := capacity / lockTableShare / int64(max(1, workers)) / locksPerTap
 	return int(min(int64(configured), max(minStepTaps, fit)))
 }
@@ -145,13 +156,12 @@ func (r *Reconciler) fitLockTable(ctx context.Context) {
 		return
 	}
 	var capacity int64
-	err := r.pool.QueryRow(ctx, `SELECT current_setting('max_locks_per_transaction')::bigint *
-		(current_setting('max_connections')::bigint + current_setting('max_prepared_transactions')::bigint)`).Scan(&capacity)
+	err := r.pool.QueryRow(ctx, LockTableQuery).Scan(&capacity)
 	if err != nil {
 		r.opts.Logger.Warn("reconcile_lock_table_unknown", logErr, err)
 		return
 	}
-	n := stepTapsFor(capacity, r.opts.Workers, r.opts.StepTaps)
+	n := StepTapsFor(capacity, r.opts.Workers, r.opts.StepTaps)
 	if r.fitted.CompareAndSwap(false, true) {
 		r.stepSize.Store(int64(n))
 		if n < r.opts.StepTaps {
