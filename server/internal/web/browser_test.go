@@ -327,11 +327,19 @@ func TestBrowser(t *testing.T) {
 
 	// The inspector searches (by POST: no number in the URL), picks Karin
 	// and finds the correction on her period, with who made it.
-	run(t, ctx, "person history",
+	// The page before the search lists Karin too: the old page is marked,
+	// so that the link clicked is the one of the results page (clicking a
+	// node of a page being replaced fails with "could not find node").
+	karinLink := `//a[text()="Karin Nyström"]`
+	run(t, ctx, "search",
 		chromedp.SendKeys(chromedp.ID("i-q"), "Nyström"),
+		chromedp.Evaluate[chromedp.Void](`window.liggareBeforeSearch = true`),
 		chromedp.Submit(chromedp.ID("i-q")),
-		chromedp.WaitVisible(chromedp.Search(`//a[text()="Karin Nyström"]`)),
-		chromedp.Click(chromedp.Search(`//a[text()="Karin Nyström"]`)),
+	)
+	waitJS(t, ctx, "the results page", fmt.Sprintf(`!window.liggareBeforeSearch && document.readyState === "complete" &&
+		document.evaluate(%q, document, null, XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue !== null`, karinLink))
+	run(t, ctx, "person history",
+		chromedp.Click(chromedp.Search(karinLink)),
 		chromedp.WaitVisible(chromedp.ID("person-corrections")),
 		screenshot("inspect-person"),
 	)
@@ -393,6 +401,23 @@ func run(t *testing.T, ctx context.Context, step string, actions ...chromedp.Act
 		url, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`location.href`))
 		text, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
 		t.Fatalf("%s: %v\nat %s:\n%.1500s", step, err, url, text)
+	}
+}
+
+// waitJS waits until a JavaScript expression is true in the page, across
+// navigations (a Poll ends with its page), for at most 30 s.
+func waitJS(t *testing.T, ctx context.Context, what, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: last answer %v, %v", what, ok, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
