@@ -35,10 +35,11 @@ type session struct {
 
 	mu        sync.Mutex
 	started   time.Time
-	online    bool // as last printed
-	warned    bool // "not answering" was printed
-	samples   int  // state samples taken since the reader first answered
-	onSamples int  // ... with the reader online
+	online    bool   // as last printed
+	reopens   uint64 // the driver's State.Reopens at the last check
+	warned    bool   // "not answering" was printed
+	samples   int    // state samples taken since the reader first answered
+	onSamples int    // ... with the reader online
 	everOn    bool
 }
 
@@ -105,6 +106,11 @@ func (s *session) check(sample bool) {
 	defer s.mu.Unlock()
 	now := time.Now().Format(tsFormat)
 	switch {
+	case st.Online && s.online && st.Reopens > s.reopens:
+		// The port went away and was open again before this check: say
+		// so, as a technician chasing a loose cable needs to see it.
+		fmt.Fprintf(s.out, "%s  reader offline  %s\n", now, orDash(st.LastError))
+		fmt.Fprintf(s.out, "%s  reader online  %s\n", now, orDash(st.Model))
 	case st.Online && !s.online:
 		fmt.Fprintf(s.out, "%s  reader online  %s\n", now, orDash(st.Model))
 	case !st.Online && s.online:
@@ -113,7 +119,7 @@ func (s *session) check(sample bool) {
 		fmt.Fprintf(s.out, "%s  reader not answering  %s\n", now, orDash(st.LastError))
 		s.warned = true
 	}
-	s.online = st.Online
+	s.online, s.reopens = st.Online, st.Reopens
 	// The share counts from the first answer: bringing a reader up
 	// takes a moment and is no fault of the link.
 	s.everOn = s.everOn || st.Online
