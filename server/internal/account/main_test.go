@@ -2,36 +2,18 @@ package account
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/liggare/liggare/internal/testclock"
 	"github.com/liggare/liggare/server/internal/audit"
 	"github.com/liggare/liggare/server/internal/pgtest"
 	"github.com/liggare/liggare/server/internal/pii"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
-
-// clock is a settable clock for Options.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // cheapParams keep tests fast; DefaultParams are tested on their own.
 var cheapParams = Params{Memory: 64, Time: 1, Threads: 1}
@@ -43,7 +25,7 @@ var cheapParams = Params{Memory: 64, Time: 1, Threads: 1}
 type world struct {
 	pool                *pgxpool.Pool
 	store               *Store
-	clock               *clock
+	clock               *testclock.Clock
 	keys                *pii.Keys
 	bygg, el, other     int64
 	siteA, siteB, siteC int64 // siteC is other's
@@ -51,7 +33,7 @@ type world struct {
 
 func newWorld(t *testing.T, opts ...func(*Options)) *world {
 	t.Helper()
-	w := &world{pool: pgtest.New(t), clock: &clock{t: time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC)}, keys: pii.NewTestKeys()}
+	w := &world{pool: pgtest.New(t), clock: testclock.New(time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC)), keys: pii.NewTestKeys()}
 	o := Options{Now: w.clock.Now, Params: cheapParams}
 	for _, f := range opts {
 		f(&o)

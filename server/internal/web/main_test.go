@@ -10,12 +10,12 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/liggare/liggare/internal/testclock"
 	"github.com/liggare/liggare/internal/totp"
 	"github.com/liggare/liggare/server/internal/account"
 	"github.com/liggare/liggare/server/internal/ingest"
@@ -28,26 +28,6 @@ import (
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
-
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func (c *clock) Advance(d time.Duration) { c.Set(c.Now().Add(d)) }
 
 var stockholm = func() *time.Location {
 	l, err := time.LoadLocation("Europe/Stockholm")
@@ -81,7 +61,7 @@ const (
 type world struct {
 	pool                *pgxpool.Pool
 	srv                 *Server
-	clock               *clock
+	clock               *testclock.Clock
 	keys                *pii.Keys
 	reconciler          *ledger.Reconciler
 	ingest              *ingest.Store
@@ -97,7 +77,7 @@ func newWorld(t testing.TB, opts ...worldOption) *world {
 	t.Helper()
 	ctx := context.Background()
 	w := &world{pool: pgtest.New(t), keys: pii.NewTestKeys(), seq: map[string]uint64{},
-		clock: &clock{t: time.Date(2026, 3, 2, 7, 0, 0, 0, stockholm)}} // a Monday
+		clock: testclock.New(time.Date(2026, 3, 2, 7, 0, 0, 0, stockholm))} // a Monday
 	cfg := Config{
 		Pool: w.pool, Keys: w.keys, Now: w.clock.Now,
 		Accounts: account.Options{Now: w.clock.Now, Params: cheapParams, GrantMaxUses: 100,
