@@ -16,6 +16,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -97,10 +99,22 @@ func run() error {
 
 	dbURL := os.Getenv("DATABASE_URL")
 	if dbURL == "" {
-		fmt.Println("Starting a private PostgreSQL in", filepath.Join(dir, "pg"))
-		cluster, err := pglocal.Start(context.Background(), pglocal.Options{
-			Dir: filepath.Join(dir, "pg"), Port: cfg.pgPort, Durable: true, Logger: logger,
-		})
+		pgDir := filepath.Join(dir, "pg")
+		fmt.Println("Starting a private PostgreSQL in", pgDir)
+		start := func() (*pglocal.Cluster, error) {
+			return pglocal.Start(context.Background(), pglocal.Options{
+				Dir: pgDir, Port: cfg.pgPort, Durable: true, Logger: logger,
+			})
+		}
+		cluster, err := start()
+		if errors.Is(err, pglocal.ErrDirNotEnterable) {
+			// Run as root from a checkout private to root (mktemp -d):
+			// PostgreSQL runs as user postgres, so its data lives under
+			// the system's temporary directory instead, one per checkout.
+			pgDir = fallbackPGDir(dir)
+			fmt.Println("  user postgres cannot enter this checkout; using", pgDir, "instead")
+			cluster, err = start()
+		}
 		if err != nil {
 			return err
 		}
@@ -283,4 +297,16 @@ func waitListening(ctx context.Context, addr string) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// fallbackPGDir is the cluster directory for a demo directory that user
+// postgres cannot reach: under the system's temporary directory, named by
+// the demo directory so that the next run finds the same data.
+func fallbackPGDir(demoDir string) string {
+	abs, err := filepath.Abs(demoDir)
+	if err != nil {
+		abs = demoDir
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return filepath.Join(os.TempDir(), "liggare-demo-pg-"+hex.EncodeToString(sum[:4]))
 }

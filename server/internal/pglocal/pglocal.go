@@ -25,6 +25,11 @@ import (
 // on no TCP port; the number only names the unix socket file.
 const DefaultPort = 5432
 
+// ErrDirNotEnterable: run as root, the cluster's directory is one the
+// postgres user cannot reach (under a directory private to root, such as
+// one made by mktemp -d).
+var ErrDirNotEnterable = errors.New("pglocal: directory not reachable by user postgres")
+
 // DefaultMaxConnections is the max_connections setting unless ExtraConf
 // overrides it: high enough for benchmarks that open many connections.
 const DefaultMaxConnections = 300
@@ -232,7 +237,7 @@ func (c *Cluster) prepareDir(ctx context.Context) error {
 		// Make sure the postgres user can reach the directory: a private
 		// parent (t.TempDir() is 0700 root) makes initdb fail obscurely.
 		if out, err := c.command(ctx, "test", "-w", c.dir, "-a", "-x", c.dir).CombinedOutput(); err != nil {
-			return fmt.Errorf("pglocal: user postgres cannot enter %s (is a parent directory private to root?): %w %s", c.dir, err, out)
+			return fmt.Errorf("%w: user postgres cannot enter %s (is a parent directory private to root?): %v %s", ErrDirNotEnterable, c.dir, err, out)
 		}
 	}
 	return nil

@@ -206,7 +206,7 @@ func TestStartErrors(t *testing.T) {
 	if os.Geteuid() == 0 {
 		private := t.TempDir() // 0700 root: the postgres user cannot enter
 		_, err := pglocal.Start(ctx, pglocal.Options{Dir: filepath.Join(private, "pg")})
-		if err == nil || !strings.Contains(err.Error(), "cannot enter") {
+		if !errors.Is(err, pglocal.ErrDirNotEnterable) || !strings.Contains(err.Error(), "cannot enter") {
 			t.Errorf("Start() under a private directory = %v, want a cannot-enter error", err)
 		}
 	}
