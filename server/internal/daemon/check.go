@@ -185,7 +185,7 @@ func (c *checker) database(ctx context.Context, url string) {
 	if err := pool.QueryRow(ctx, ledger.LockTableQuery).Scan(&locks); err != nil {
 		c.fail("locks", "%v", err)
 	} else if need := ledger.FullStepLockTable(ledger.DefaultWorkers); locks < need {
-		c.warn("locks", "lock table of %d entries: reconcile steps of %d taps instead of %d, about a third more CPU per tap (raise max_locks_per_transaction so that it times max_connections reaches %d)",
+		c.warn("locks", "lock table of %d entries: reconcile steps of %d taps instead of %d, more CPU per tap (raise max_locks_per_transaction so that it times max_connections reaches %d)",
 			locks, ledger.StepTapsFor(locks, ledger.DefaultWorkers, ledger.DefaultStepTaps), ledger.DefaultStepTaps, need)
 	} else {
 		c.ok("locks", "lock table of %d entries, room for full reconcile steps", locks)

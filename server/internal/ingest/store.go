@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -630,28 +631,33 @@ func saveCursors(ctx context.Context, tx pgx.Tx, keys []key, cursors map[key]cur
 }
 
 // queueReconcile records, in the transaction that stores them, which new
-// taps the ledger must take in: one seq range per (terminal, epoch).
+// taps the ledger must take in: the maximal runs of consecutive sequence
+// numbers among them, per (terminal, epoch). Only the taps this
+// transaction inserts are queued, and a tap is inserted once (the key of
+// taps, under the stream's cursor lock), so the inbox's ranges never
+// overlap: every tap is queued exactly once, and the reconciler takes each
+// inbox row once (design invariant 4 holds without a guard of its own).
+// A range from the lowest to the highest new seq would also cover taps
+// held before (batches that came out of order) and queue them again.
 func queueReconcile(ctx context.Context, tx pgx.Tx, rows [][]any) error {
-	type span struct{ from, to int64 }
-	spans := make(map[key]span)
-	var order []key
-	for _, r := range rows {
-		k := key{r[0].(string), r[1].(int64)}
-		seq := r[2].(int64)
-		sp, ok := spans[k]
-		if !ok {
-			order = append(order, k)
-			sp = span{seq, seq}
-		}
-		sp.from, sp.to = min(sp.from, seq), max(sp.to, seq)
-		spans[k] = sp
+	type tapSeq struct {
+		k   key
+		seq int64
 	}
-	terms := make([]string, len(order))
-	epochs := make([]int64, len(order))
-	froms := make([]int64, len(order))
-	tos := make([]int64, len(order))
-	for i, k := range order {
-		terms[i], epochs[i], froms[i], tos[i] = k.terminal, k.epoch, spans[k].from, spans[k].to
+	seqs := make([]tapSeq, len(rows))
+	for i, r := range rows {
+		seqs[i] = tapSeq{key{r[0].(string), r[1].(int64)}, r[2].(int64)}
+	}
+	slices.SortFunc(seqs, func(a, b tapSeq) int { return cmp.Or(a.k.compare(b.k), cmp.Compare(a.seq, b.seq)) })
+	var terms []string
+	var epochs, froms, tos []int64
+	for i, t := range seqs {
+		if n := len(tos); i > 0 && seqs[i-1].k == t.k && tos[n-1]+1 == t.seq {
+			tos[n-1] = t.seq
+			continue
+		}
+		terms, epochs = append(terms, t.k.terminal), append(epochs, t.k.epoch)
+		froms, tos = append(froms, t.seq), append(tos, t.seq)
 	}
 	if _, err := tx.Exec(ctx, `
 		INSERT INTO reconcile_inbox (terminal_id, store_epoch, seq_from, seq_to)

@@ -16,13 +16,13 @@
 // by the time the server knew them, so the ledger as it was known at any
 // past moment can be produced.
 //
-// The Reconciler takes stored taps in from a durable inbox, a step (one
-// transaction) of up to a few thousand taps at a time. A step resolves each
-// tap's site, reader mode and person (from a cache kept exact by the
-// registry version, cardcache.go), locks the people and taps concerned,
-// leaves out taps taken in before (reconciled_ranges), loads the people's
-// events and current periods around the new taps, re-derives, and writes
-// the periods that changed and the taps' marks.
+// The Reconciler takes stored taps in from a durable inbox, where ingest
+// queues each tap once, a step (one transaction) of up to a few thousand
+// taps at a time. A step takes and deletes inbox rows, resolves each tap's
+// site, reader mode and person (from a cache kept exact by the registry
+// version, cardcache.go), locks the people concerned, loads their events
+// and current periods around the new taps, re-derives, and writes the
+// periods that changed and the taps' marks.
 //
 // A counted tap is kept by the current period that names it (start_ref or
 // end_ref, with its reader mode); only the others (double, void, unknown

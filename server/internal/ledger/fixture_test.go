@@ -89,14 +89,20 @@ func (f *fixture) tapAt(terminal, card, when string) (*ingest.Session, syncproto
 // upload stores taps through the real ingest path, one batch per tap.
 func (f *fixture) upload(t testing.TB, taps ...tapSpec) {
 	t.Helper()
+	if _, err := f.ingest.Apply(context.Background(), f.submissions(taps...)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// submissions gives each tap its identity (the next seq of its terminal)
+// and returns one batch per tap, for a test to send as it likes.
+func (f *fixture) submissions(taps ...tapSpec) []*ingest.Submission {
 	var subs []*ingest.Submission
 	for _, ts := range taps {
 		sess, tp := f.tapAt(ts.terminal, ts.card, ts.when)
 		subs = append(subs, &ingest.Submission{Session: sess, Batch: &syncproto.Batch{BatchID: 1, Taps: []syncproto.Tap{tp}}, Received: time.Now()})
 	}
-	if _, err := f.ingest.Apply(context.Background(), subs); err != nil {
-		t.Fatal(err)
-	}
+	return subs
 }
 
 type tapSpec struct{ terminal, card, when string }

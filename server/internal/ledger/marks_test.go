@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -39,18 +40,27 @@ func resolutions(t testing.TB, pool *pgxpool.Pool) []resolutionRow {
 	return out
 }
 
-// A tap taken in again (its inbox range queued twice) after the registry
-// gave its card to someone else stays where it was first taken in: the
-// guard is reconciled_ranges, not the person's periods.
-func TestReconcileRetakenTapAfterCardChangedHands(t *testing.T) {
+// A batch sent again after its taps were taken in, when the registry has
+// since given the card to someone else (a terminal that never saw the
+// acknowledgement): nothing is queued again, and the taps stay where they
+// were first taken in.
+func TestReconcileResentBatchAfterCardChangedHands(t *testing.T) {
 	pool := pgtest.New(t)
 	f := newFixture(t, pool)
 	r := NewReconciler(pool, ReconcilerOptions{})
-	f.upload(t, tapSpec{"TOG", "AA0000000001", "2026-11-20 07:00:00"}, tapSpec{"TOG", "AA0000000001", "2026-11-20 16:00:00"})
+	subs := f.submissions(tapSpec{"TOG", "AA0000000001", "2026-11-20 07:00:00"}, tapSpec{"TOG", "AA0000000001", "2026-11-20 16:00:00"})
+	if _, err := f.ingest.Apply(context.Background(), subs); err != nil {
+		t.Fatal(err)
+	}
 	drain(t, r)
 	exec(t, pool, `UPDATE cards SET org_id = $1, person_id = $2 WHERE card_number = 'AA0000000001'`, f.sub, f.bertil)
 	exec(t, pool, `DELETE FROM card_chips WHERE chip_uid = '04A1B2C3D4E5F6'`)
-	exec(t, pool, `INSERT INTO reconcile_inbox (terminal_id, store_epoch, seq_from, seq_to) VALUES ('TOG', 1, 1, 2), ('TOG', 1, 2, 2)`)
+	if _, err := f.ingest.Apply(context.Background(), subs); err != nil {
+		t.Fatal(err)
+	}
+	if n := scalar(t, pool, `SELECT count(*) FROM reconcile_inbox`); n != 0 {
+		t.Errorf("%d inbox rows after a resent batch, want 0", n)
+	}
 	drain(t, r)
 	if diff := cmp.Diff([]string{"11-20 07:00 - 11-20 16:00"}, f.periods(t, f.site, f.anna)); diff != "" {
 		t.Errorf("Anna (-want +got):\n%s", diff)
@@ -70,25 +80,7 @@ func TestReconcileRetakenTapAfterCardChangedHands(t *testing.T) {
 // with a row per tap): readers see the same rows, and the ledger goes on as
 // if every tap had been taken in after it.
 func TestMigrationMovesCountedTapsToPeriods(t *testing.T) {
-	old := pgtest.NewEmpty(t)
-	upTo8 := fstest.MapFS{}
-	dir := filepath.Join("..", "db", "migrations")
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if e.Name() <= "0008_~" {
-			data, err := os.ReadFile(filepath.Join(dir, e.Name()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			upTo8[e.Name()] = &fstest.MapFile{Data: data}
-		}
-	}
-	if err := db.MigrateFS(t.Context(), old, upTo8, nil); err != nil {
-		t.Fatal(err)
-	}
+	old := migratedTo(t, 8)
 	f := newFixture(t, old)
 	taps := []tapSpec{
 		{"TOG", "AA0000000001", "2026-11-20 07:00:00"},
@@ -176,17 +168,110 @@ func TestMigrationMovesCountedTapsToPeriods(t *testing.T) {
 	late := tapSpec{"TOG", "AA0000000001", "2026-11-20 12:00:00"}
 	f.upload(t, late)
 	drain(t, NewReconciler(old, ReconcilerOptions{}))
+	sameAsFresh(t, f, taps, []tapSpec{late})
+}
+
+// sameAsFresh checks that the migrated fixture f holds the ledger a fresh
+// database makes of the same taps, uploaded in the same groups.
+func sameAsFresh(t *testing.T, f *fixture, uploads ...[]tapSpec) {
+	t.Helper()
 	fresh := pgtest.New(t)
 	g := newFixture(t, fresh)
-	g.upload(t, taps...)
-	g.upload(t, late)
+	for _, taps := range uploads {
+		g.upload(t, taps...)
+	}
 	drain(t, NewReconciler(fresh, ReconcilerOptions{}))
 	for _, p := range []int64{f.anna, f.bertil} {
 		if diff := cmp.Diff(g.periods(t, g.site, p), f.periods(t, f.site, p)); diff != "" {
 			t.Errorf("periods of person %d, migrated (-fresh +migrated):\n%s", p, diff)
 		}
 	}
-	if diff := cmp.Diff(resolutions(t, fresh), resolutions(t, old)); diff != "" {
+	if diff := cmp.Diff(resolutions(t, fresh), resolutions(t, f.pool)); diff != "" {
 		t.Errorf("tap_resolutions, migrated (-fresh +migrated):\n%s", diff)
 	}
+}
+
+// migratedTo returns a database migrated up to version last.
+func migratedTo(t *testing.T, last int) *pgxpool.Pool {
+	t.Helper()
+	pool := pgtest.NewEmpty(t)
+	upTo := fstest.MapFS{}
+	dir := filepath.Join("..", "db", "migrations")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() <= fmt.Sprintf("%04d_~", last) {
+			data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			upTo[e.Name()] = &fstest.MapFile{Data: data}
+		}
+	}
+	if err := db.MigrateFS(t.Context(), pool, upTo, nil); err != nil {
+		t.Fatal(err)
+	}
+	return pool
+}
+
+// Migration 0011 on an inbox queued before it: ranges that overlap each
+// other and taps already taken in (reconciled_ranges). Afterwards each tap
+// not yet taken in is queued once, and the ledger comes out as if every
+// tap had been queued once from the start.
+func TestMigrationQueuesEachTapOnce(t *testing.T) {
+	old := migratedTo(t, 10)
+	f := newFixture(t, old)
+	first := []tapSpec{
+		{"TOG", "AA0000000001", "2026-11-19 07:00:00"},
+		{"TOG", "AA0000000001", "2026-11-19 16:00:00"},
+		{"TOG", "AA0000000001", "2026-11-20 07:00:00"},
+		{"IN", "BB0000000002", "2026-11-20 07:30:00"},
+	}
+	later := []tapSpec{
+		{"TOG", "AA0000000001", "2026-11-20 16:00:00"},
+		{"TOG", "AA0000000001", "2026-11-21 07:00:00"},
+		{"OUT", "BB0000000002", "2026-11-20 15:30:00"},
+		{"TOG", "AA0000000001", "2026-11-21 16:00:00"},
+	}
+	f.upload(t, first...)
+	drain(t, NewReconciler(old, ReconcilerOptions{}))
+	// What the reconciler before 0011 recorded of them, and what the
+	// ingest before it queued for the later taps: overlapping ranges,
+	// reaching back over taps taken in.
+	exec(t, old, `INSERT INTO reconciled_ranges (terminal_id, store_epoch, seq_from, seq_to) VALUES ('TOG', 1, 1, 3), ('IN', 1, 1, 1)`)
+	f.upload(t, later...)
+	exec(t, old, `DELETE FROM reconcile_inbox`)
+	exec(t, old, `INSERT INTO reconcile_inbox (terminal_id, store_epoch, seq_from, seq_to)
+		VALUES ('TOG', 1, 2, 5), ('OUT', 1, 1, 1), ('TOG', 1, 4, 4), ('TOG', 1, 3, 6), ('TOG', 1, 6, 6), ('IN', 1, 1, 1)`)
+
+	if err := db.Migrate(t.Context(), old, nil); err != nil {
+		t.Fatal(err)
+	}
+	type inboxRow struct {
+		Terminal string
+		From, To int64
+	}
+	rows, err := old.Query(t.Context(), `SELECT terminal_id, seq_from, seq_to FROM reconcile_inbox ORDER BY inbox_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[inboxRow])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// In the order first queued: TOG's 4 and 5 by the first row, OUT's 1
+	// by the second, TOG's 6 by the fourth; IN's tap was taken in.
+	want := []inboxRow{{"TOG", 4, 6}, {"OUT", 1, 1}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("inbox after 0011 (-want +got):\n%s", diff)
+	}
+	if n := scalar(t, old, `SELECT count(*) FROM pg_tables WHERE tablename = 'reconciled_ranges'`); n != 0 {
+		t.Errorf("reconciled_ranges is still there")
+	}
+	assertQueuedOnce(t, old)
+	drain(t, NewReconciler(old, ReconcilerOptions{}))
+
+	sameAsFresh(t, f, first, later)
 }

@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -36,7 +35,7 @@ const (
 )
 
 // Steps and PostgreSQL's lock table. A step holds a transaction-scoped
-// advisory lock per tap and per (site, person) (lockKeys): up to
+// advisory lock per (site, person) it takes taps of (lockPairs): up to
 // locksPerTap per tap. PostgreSQL keeps them in one shared table of
 // max_locks_per_transaction × (max_connections +
 // max_prepared_transactions) entries, for all backends together; a step
@@ -44,11 +43,11 @@ const (
 // tried, and the ledger stops. So the reconciler reads the table's size
 // once and sizes its steps so that all its workers together fill at most
 // 1/lockTableShare of it. PostgreSQL's defaults (64 × 100) give steps of
-// 800 taps with two workers; max_locks_per_transaction = 328 with 100
+// 1 600 taps with two workers; max_locks_per_transaction = 164 with 100
 // connections, or pglocal's 128 × 300, gives full DefaultStepTaps steps
 // (deploy/README.md).
 const (
-	locksPerTap    = 2
+	locksPerTap    = 1
 	lockTableShare = 2
 	// minStepTaps is the least a step takes, however small the table
 	// (unless StepTaps asks for less).
@@ -218,10 +217,10 @@ func (r *Reconciler) work(ctx context.Context) {
 // Step reconciles one group of queued taps in one transaction and reports
 // how many taps it took in.
 //
-// Inbox ranges overlap when a batch was queued twice (a retried ingest,
-// two replicas), so a tap may come again after it was taken in. The step
-// locks each of its taps, then leaves out the taps that reconciled_ranges
-// says were taken (see takenBefore).
+// Each tap is queued in exactly one inbox row (ingest queues the taps its
+// transaction inserts, as disjoint runs), and a step takes the rows it
+// deletes: so each tap is taken in once, by one step, whatever the number
+// of workers and server replicas.
 func (r *Reconciler) Step(ctx context.Context) (int, error) {
 	r.fitLockTable(ctx)
 	var n int
@@ -340,7 +339,6 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx) (int, []int64, error) 
 		return 0, nil, fmt.Errorf("take inbox: %w", err)
 	}
 	taps := make([]newTap, 0, r.stepTaps())
-	seen := make(map[TapID]bool, r.stepTaps())
 	var inboxRows, registry int64
 	// Scan targets declared once (see loadWork); each row sets them all.
 	// The site by value and the mode as one of the modes' strings: no
@@ -355,10 +353,7 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx) (int, []int64, error) 
 			return 0, nil, err
 		}
 		nt.site, nt.hasSite, nt.mode = site.Int64, site.Valid, mode.s
-		if !seen[nt.id] { // inbox ranges may overlap
-			seen[nt.id] = true
-			taps = append(taps, nt)
-		}
+		taps = append(taps, nt)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -395,36 +390,22 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx) (int, []int64, error) 
 			}
 		}
 	}
-	// Another reconciler (a replica) may be taking in the same taps: lock
-	// the people, so that derivations of one person never interleave, and
-	// the taps, so that the check of reconciled_ranges below sees every
-	// range taken before.
-	lockSpans := make(map[pair]span, len(taps))
-	ids := make([]TapID, len(taps))
+	// Another reconciler (a worker, a replica) may be taking in taps of
+	// the same people: lock the people, so that derivations of one person
+	// never interleave.
+	spans := make(map[pair]span, len(taps))
+	fresh := make(map[pair][]freshTap, len(taps))
 	for i, rv := range res {
-		if rv.person != nil {
-			k := pair{*rv.site, *rv.person}
-			lockSpans[k] = lockSpans[k].add(rv.nt.at)
-		}
-		ids[i] = rv.nt.id
-	}
-	if err := lockKeys(ctx, tx, lockSpans, ids); err != nil {
-		return 0, nil, err
-	}
-	done, err := takenBefore(ctx, tx, taps)
-	if err != nil {
-		return 0, nil, err
-	}
-	spans := make(map[pair]span, len(lockSpans))
-	fresh := make(map[pair][]freshTap, len(lockSpans))
-	for i, rv := range res {
-		if rv.person == nil || done[rv.nt.id] {
+		if rv.person == nil {
 			continue
 		}
 		k := pair{*rv.site, *rv.person}
 		spans[k] = spans[k].add(rv.nt.at)
 		mode, _ := ParseMode(rv.mode)
 		fresh[k] = append(fresh[k], freshTap{id: rv.nt.id, idx: i, ev: Event{Ref: rv.nt.id.Ref(), At: rv.nt.at, Mode: mode}})
+	}
+	if err := lockPairs(ctx, tx, spans); err != nil {
+		return 0, nil, err
 	}
 	derived := make([]derivedMark, len(res))
 	sites, err := rederive(ctx, tx, spans, r.opts.Rules, fresh, derived, orgs, nil)
@@ -434,12 +415,7 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx) (int, []int64, error) 
 	// A counted tap is kept by the period that names it; the others get a
 	// row in tap_marks.
 	var markRows [][]any
-	var took []TapID
 	for i, rv := range res {
-		if done[rv.nt.id] {
-			continue
-		}
-		took = append(took, rv.nt.id)
 		if rv.site != nil && rv.person == nil && !slices.Contains(sites, *rv.site) {
 			sites = append(sites, *rv.site) // the site's list of unknown cards changed
 		}
@@ -464,11 +440,7 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx) (int, []int64, error) 
 			return 0, nil, fmt.Errorf("record marks: %w", err)
 		}
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"reconciled_ranges"},
-		[]string{"terminal_id", "store_epoch", "seq_from", "seq_to"}, pgx.CopyFromRows(runRows(took))); err != nil {
-		return 0, nil, fmt.Errorf("record taken taps: %w", err)
-	}
-	return len(took), sites, nil
+	return len(taps), sites, nil
 }
 
 // pair is one person at one site: the unit of derivation.
@@ -511,95 +483,6 @@ type freshTap struct {
 type derivedMark struct {
 	mark      string
 	direction *string
-}
-
-// run is a range of sequence numbers of one terminal stream.
-type run struct {
-	stream   TapID // Seq unused
-	from, to int64
-}
-
-// runs returns the taps as maximal runs of consecutive sequence numbers.
-func runs(ids []TapID) []run {
-	ids = slices.Clone(ids)
-	slices.SortFunc(ids, func(a, b TapID) int {
-		return cmp.Or(cmp.Compare(a.Terminal, b.Terminal), cmp.Compare(a.Epoch, b.Epoch), cmp.Compare(a.Seq, b.Seq))
-	})
-	var out []run
-	for _, id := range ids {
-		if n := len(out); n > 0 && out[n-1].stream.Terminal == id.Terminal && out[n-1].stream.Epoch == id.Epoch && out[n-1].to+1 >= id.Seq {
-			out[n-1].to = max(out[n-1].to, id.Seq)
-			continue
-		}
-		out = append(out, run{TapID{Terminal: id.Terminal, Epoch: id.Epoch}, id.Seq, id.Seq})
-	}
-	return out
-}
-
-func runRows(ids []TapID) [][]any {
-	rs := runs(ids)
-	out := make([][]any, len(rs))
-	for i, r := range rs {
-		out[i] = []any{r.stream.Terminal, r.stream.Epoch, r.from, r.to}
-	}
-	return out
-}
-
-// takenBefore reports which of the taps were taken in by an earlier step:
-// those inside a range of reconciled_ranges. The caller holds the locks of
-// the taps, so every step that took one of them has committed, and
-// this statement's snapshot sees its ranges. The ranges of a stream are
-// disjoint, so the ones that meet a run [a, b] are those ending within it
-// and the first one ending after it.
-func takenBefore(ctx context.Context, tx pgx.Tx, taps []newTap) (map[TapID]bool, error) {
-	ids := make([]TapID, len(taps))
-	for i, nt := range taps {
-		ids[i] = nt.id
-	}
-	rs := runs(ids)
-	terms := make([]string, len(rs))
-	epochs := make([]int64, len(rs))
-	froms := make([]int64, len(rs))
-	tos := make([]int64, len(rs))
-	for i, r := range rs {
-		terms[i], epochs[i], froms[i], tos[i] = r.stream.Terminal, r.stream.Epoch, r.from, r.to
-	}
-	rows, err := tx.Query(ctx, `
-		SELECT u.t, u.e, greatest(r.seq_from, u.a), least(r.seq_to, u.b)
-		FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS u(t, e, a, b)
-		JOIN LATERAL (
-			SELECT rr.seq_from, rr.seq_to FROM reconciled_ranges rr
-			WHERE rr.terminal_id = u.t AND rr.store_epoch = u.e AND rr.seq_to BETWEEN u.a AND u.b
-			UNION ALL
-			(SELECT rr.seq_from, rr.seq_to FROM reconciled_ranges rr
-			 WHERE rr.terminal_id = u.t AND rr.store_epoch = u.e AND rr.seq_to > u.b
-			 ORDER BY rr.seq_to LIMIT 1)) r ON r.seq_from <= u.b`,
-		terms, epochs, froms, tos)
-	if err != nil {
-		return nil, fmt.Errorf("check taken taps: %w", err)
-	}
-	defer rows.Close()
-	var hit []run
-	var r run
-	dest := []any{&r.stream.Terminal, &r.stream.Epoch, &r.from, &r.to}
-	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("check taken taps: %w", err)
-		}
-		hit = append(hit, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("check taken taps: %w", err)
-	}
-	out := make(map[TapID]bool)
-	for _, r := range hit {
-		for _, id := range ids {
-			if id.Terminal == r.stream.Terminal && id.Epoch == r.stream.Epoch && id.Seq >= r.from && id.Seq <= r.to {
-				out[id] = true
-			}
-		}
-	}
-	return out, nil
 }
 
 // internedText scans a text column whose values are mostly the modes' names

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/liggare/liggare/server/internal/ingest"
 	"github.com/liggare/liggare/server/internal/pgtest"
 	"github.com/liggare/liggare/syncproto"
@@ -279,38 +280,72 @@ func TestReconcileTerminalOfflineForAWeek(t *testing.T) {
 	}
 }
 
-// TestReconcileOverlappingInbox: a range queued again (a retried ingest, a
-// second replica) overlaps taps already taken in and taps not yet taken
-// in. Each tap is taken in once, and the ledger is what the taps say.
-func TestReconcileOverlappingInbox(t *testing.T) {
+// TestReconcileOutOfOrderBatches: batches that arrive out of order and
+// again (a retried upload, a reconnect) queue each new tap once, in inbox
+// rows that never share a tap, and the ledger is what the taps say.
+func TestReconcileOutOfOrderBatches(t *testing.T) {
 	pool := pgtest.New(t)
 	f := newFixture(t, pool)
 	r := NewReconciler(pool, ReconcilerOptions{})
-	f.upload(t,
+	subs := f.submissions(
 		tapSpec{"IN", "AA0000000001", "2026-11-19 07:00:00"},
-		tapSpec{"OUT", "AA0000000001", "2026-11-19 16:00:00"},
 		tapSpec{"IN", "XX9999999999", "2026-11-19 07:10:00"}, // an unknown card
-	)
-	drain(t, r)
-	f.upload(t,
 		tapSpec{"IN", "AA0000000001", "2026-11-20 07:00:00"},
+		tapSpec{"IN", "AA0000000001", "2026-11-21 07:00:00"},
+		tapSpec{"OUT", "AA0000000001", "2026-11-19 16:00:00"},
 		tapSpec{"OUT", "AA0000000001", "2026-11-20 16:00:00"},
+		tapSpec{"OUT", "AA0000000001", "2026-11-21 16:00:00"},
 	)
-	exec(t, pool, `INSERT INTO reconcile_inbox (terminal_id, store_epoch, seq_from, seq_to)
-		VALUES ('IN', 1, 1, 3), ('OUT', 1, 1, 2), ('IN', 1, 2, 3)`)
+	in := func(from, to int) *ingest.Submission { // IN's taps from..to as one batch
+		b := *subs[from-1]
+		b.Batch = &syncproto.Batch{BatchID: uint64(from), Taps: nil}
+		for _, s := range subs[from-1 : to] {
+			b.Batch.Taps = append(b.Batch.Taps, s.Batch.Taps...)
+		}
+		return &b
+	}
+	for _, group := range [][]*ingest.Submission{
+		{in(3, 3), subs[5]}, // IN's third tap before the first two; OUT's second
+		{in(1, 4), subs[4]}, // IN's all four again, one of them held
+		{in(2, 3), subs[4]}, // held, all of them
+		{subs[6], subs[6]},  // one tap twice in one transaction
+	} {
+		if _, err := f.ingest.Apply(context.Background(), group); err != nil {
+			t.Fatal(err)
+		}
+	}
+	assertQueuedOnce(t, pool)
 	drain(t, r)
-	want := []string{"11-19 07:00 - 11-19 16:00", "11-20 07:00 - 11-20 16:00"}
+	want := []string{"11-19 07:00 - 11-19 16:00", "11-20 07:00 - 11-20 16:00", "11-21 07:00 - 11-21 16:00"}
 	if diff := cmp.Diff(want, f.periods(t, f.site, f.anna)); diff != "" {
 		t.Errorf("Anna (-want +got):\n%s", diff)
 	}
-	if n, taps := scalar(t, pool, `SELECT count(*) FROM tap_resolutions`), scalar(t, pool, `SELECT count(*) FROM taps`); n != taps {
-		t.Errorf("%d resolutions of %d taps", n, taps)
-	}
-	if n := scalar(t, pool, `SELECT count(*) FROM tap_resolutions WHERE mark = 'counted'`); n != 4 {
-		t.Errorf("%d taps counted, want 4", n)
+	if n, taps := scalar(t, pool, `SELECT count(*) FROM tap_resolutions`), scalar(t, pool, `SELECT count(*) FROM taps`); n != taps || taps != 7 {
+		t.Errorf("%d resolutions of %d taps, want 7 of 7", n, taps)
 	}
 	if n := scalar(t, pool, `SELECT count(*) FROM reconcile_inbox`); n != 0 {
 		t.Errorf("%d inbox rows left", n)
+	}
+}
+
+// assertQueuedOnce checks that the inbox queues every stored tap not yet
+// taken in exactly once, and nothing else: no two inbox rows share a tap,
+// and every range holds only stored taps at its ends.
+func assertQueuedOnce(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	if n := scalar(t, pool, `
+		SELECT count(*) FROM (
+			SELECT t.terminal_id, t.store_epoch, t.seq FROM taps t
+			JOIN reconcile_inbox i ON i.terminal_id = t.terminal_id AND i.store_epoch = t.store_epoch
+			                      AND t.seq BETWEEN i.seq_from AND i.seq_to
+			GROUP BY 1, 2, 3 HAVING count(*) > 1) d`); n != 0 {
+		t.Errorf("%d taps queued more than once", n)
+	}
+	if n := scalar(t, pool, `
+		SELECT count(*) FROM reconcile_inbox i
+		WHERE NOT EXISTS (SELECT 1 FROM taps t WHERE t.terminal_id = i.terminal_id AND t.store_epoch = i.store_epoch AND t.seq = i.seq_from)
+		   OR NOT EXISTS (SELECT 1 FROM taps t WHERE t.terminal_id = i.terminal_id AND t.store_epoch = i.store_epoch AND t.seq = i.seq_to)`); n != 0 {
+		t.Errorf("%d inbox rows begin or end at a seq with no stored tap", n)
 	}
 }
 
@@ -367,11 +402,11 @@ func TestReconcileStepTaps(t *testing.T) {
 	}
 }
 
-// TestReconcileReplicasOnOverlappingRanges: two reconcilers (two server
-// replicas) drain at once an inbox where every tap is queued several times
-// in ranges that overlap. Each tap is taken in once, and the ledger is the
-// pure derivation of the taps.
-func TestReconcileReplicasOnOverlappingRanges(t *testing.T) {
+// TestReconcileReplicas: three server replicas store the same taps at
+// once, in batches that repeat each other and arrive out of order, while
+// two reconcilers (one per replica) take them in. Each tap is queued and
+// taken in once, and the ledger is the pure derivation of the taps.
+func TestReconcileReplicas(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 9))
@@ -385,27 +420,42 @@ func TestReconcileReplicasOnOverlappingRanges(t *testing.T) {
 			tapSpec{[]string{"OUT", "TOG", "IN"}[rng.IntN(3)], "AA0000000001", in.Add(time.Duration(8*3600+rng.IntN(4*3600)) * time.Second).Format("2006-01-02 15:04:05")},
 			tapSpec{"IN", "XX9999999999", in.Add(time.Minute).Format("2006-01-02 15:04:05")})
 	}
-	f.upload(t, specs...)
-	for _, term := range []string{"IN", "OUT", "TOG"} {
-		last := f.seqs[term]
-		if last == 0 { // the draws gave this terminal no tap
-			continue
-		}
-		for range 10 {
-			from := 1 + rng.Uint64N(last)
-			exec(t, pool, `INSERT INTO reconcile_inbox (terminal_id, store_epoch, seq_from, seq_to) VALUES ($1, 1, $2, $3)`,
-				term, from, from+rng.Uint64N(last-from+1))
-		}
-	}
-	errs := make(chan error, 2)
+	groups := f.deliveries(specs, rng)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	errs := make(chan error, 5)
 	for range 2 {
-		go func() { errs <- NewReconciler(pool, ReconcilerOptions{StepTaps: 4}).Drain(context.Background()) }()
+		go func() {
+			errs <- NewReconciler(pool, ReconcilerOptions{StepTaps: 4, PollInterval: time.Millisecond}).Run(ctx)
+		}()
 	}
+	var ingested sync.WaitGroup
+	for replica := range 3 {
+		st := ingest.NewStore(pool, nil)
+		order := rand.New(rand.NewPCG(seed, uint64(replica))).Perm(len(groups))
+		ingested.Go(func() {
+			for _, i := range order {
+				if _, err := st.Apply(ctx, groups[i]); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	ingested.Wait()
+	stop()
 	for range 2 {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
 	}
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+	assertQueuedOnce(t, pool)
+	drain(t, NewReconciler(pool, ReconcilerOptions{StepTaps: 4}))
 	var anna []tapSpec
 	for _, sp := range specs {
 		if sp.card == "AA0000000001" {
@@ -415,8 +465,8 @@ func TestReconcileReplicasOnOverlappingRanges(t *testing.T) {
 	if diff := cmp.Diff(pureLedger(anna), f.periods(t, f.site, f.anna)); diff != "" {
 		t.Errorf("Anna (-pure +db):\n%s", diff)
 	}
-	if n, taps := scalar(t, pool, `SELECT count(*) FROM tap_resolutions`), scalar(t, pool, `SELECT count(*) FROM taps`); n != taps {
-		t.Errorf("%d resolutions of %d taps", n, taps)
+	if n, taps := scalar(t, pool, `SELECT count(*) FROM tap_resolutions`), scalar(t, pool, `SELECT count(*) FROM taps`); n != taps || taps != int64(len(specs)) {
+		t.Errorf("%d resolutions of %d taps, want %d of %d", n, taps, len(specs), len(specs))
 	}
 }
 

@@ -553,35 +553,13 @@ func (p Period) normal() Period {
 }
 
 // lockPairs serialises derivation per (site, person) across transactions
-// and server replicas with transaction-scoped advisory locks, taken in
-// sorted order so that two reconcilers never deadlock. Two pairs sharing a
+// and server replicas with transaction-scoped advisory locks, taken in one
+// sorted pass so that two reconcilers never deadlock. Two pairs sharing a
 // key only wait for each other needlessly.
 func lockPairs(ctx context.Context, tx pgx.Tx, pairs map[pair]span) error {
-	return lockKeys(ctx, tx, pairs, nil)
-}
-
-// lockKeys takes, in one sorted pass, the locks of (site, person) pairs and
-// of taps: the latter make a step that takes a tap again (overlapping inbox
-// ranges) wait until the one that took it first has committed, so that it
-// sees its reconciled_ranges (takenBefore). A lock per tap, not per
-// terminal stream: two steps take different inbox rows of the same streams
-// all the time (at the morning peak, every step holds taps of most
-// terminals), and stream locks made them wait for each other. Keys of the
-// two kinds live in separate halves of the key space; a collision only
-// makes a step wait needlessly.
-func lockKeys(ctx context.Context, tx pgx.Tx, pairs map[pair]span, taps []TapID) error {
-	keys := make([]int64, 0, len(pairs)+len(taps))
+	keys := make([]int64, 0, len(pairs))
 	for p := range pairs {
-		keys = append(keys, (p.site<<32^p.person&0xffffffff)&^(1<<62))
-	}
-	for _, t := range taps {
-		h := uint64(14695981039346656037)
-		for i := 0; i < len(t.Terminal); i++ {
-			h = (h ^ uint64(t.Terminal[i])) * 1099511628211
-		}
-		h = (h ^ uint64(t.Epoch)) * 1099511628211
-		h = (h ^ uint64(t.Seq)) * 1099511628211
-		keys = append(keys, int64(h&(1<<62-1))|1<<62)
+		keys = append(keys, p.site<<32^p.person&0xffffffff)
 	}
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
