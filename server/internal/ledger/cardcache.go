@@ -3,7 +3,9 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -15,8 +17,12 @@ type cardAt struct {
 }
 
 // maxCachedCards bounds a cardCache; past it, the cache starts afresh.
-// Each entry is about 100 bytes.
-const maxCachedCards = 1 << 20
+// Each entry is about 100 bytes. maxCachedTerminals bounds the terminals
+// whose assignments it holds, in the same way.
+const (
+	maxCachedCards     = 1 << 20
+	maxCachedTerminals = 1 << 16
+)
 
 // cardCache keeps the answers of resolveCards across reconcile steps,
 // tagged with the registry version they were read at (registry_version,
@@ -27,15 +33,172 @@ const maxCachedCards = 1 << 20
 // resolves the rest with a query that reads the version too. The ledger
 // stays the same function of taps, corrections and registry as without
 // the cache; only the queries go.
+//
+// It keeps each terminal's assignments (migration 0012) in the same way.
 type cardCache struct {
 	mu      sync.Mutex
 	version int64
 	person  map[cardAt]int64 // 0: nobody (an unknown card, or one of several people)
 	org     map[int64]int64  // a resolved person's employer
+	// assigned holds terminals' assignments, oldest first; none for a
+	// terminal that has none.
+	assigned map[string][]assignment
+}
+
+// assignment is a terminal's site and reader mode from a moment on.
+type assignment struct {
+	from time.Time
+	site int64
+	mode string
 }
 
 func newCardCache() *cardCache {
-	return &cardCache{person: make(map[cardAt]int64), org: make(map[int64]int64)}
+	return &cardCache{person: make(map[cardAt]int64), org: make(map[int64]int64), assigned: make(map[string][]assignment)}
+}
+
+// assignTaps sets the site and reader mode of each tap: its terminal's
+// assignment at its event time (the latest from at or before it), as the
+// registry stands at version or later. It returns the version it used.
+func (c *cardCache) assignTaps(ctx context.Context, tx pgx.Tx, taps []newTap, version int64) (int64, error) {
+	var terminals []string
+	for i, nt := range taps {
+		if i == 0 || nt.id.Terminal != taps[i-1].id.Terminal { // taps come in runs of a terminal
+			terminals = append(terminals, nt.id.Terminal)
+		}
+	}
+	slices.Sort(terminals)
+	terminals = slices.Compact(terminals)
+	got := make(map[string][]assignment, len(terminals))
+	for {
+		misses := c.lookupAssignments(terminals, version, got)
+		if len(misses) == 0 {
+			break
+		}
+		read, at, err := readAssignments(ctx, tx, misses)
+		if err != nil {
+			return 0, err
+		}
+		c.storeAssignments(at, read)
+		if at == version {
+			for t, as := range read {
+				got[t] = as
+			}
+			break
+		}
+		// The registry changed after the taps were taken: read every
+		// terminal at the newer version.
+		version = at
+		clear(got)
+	}
+	for i := range taps {
+		nt := &taps[i]
+		as := got[nt.id.Terminal]
+		// The first assignment from after the tap; the one before it holds.
+		j, _ := slices.BinarySearchFunc(as, nt.at, func(a assignment, at time.Time) int {
+			if a.from.After(at) {
+				return 1
+			}
+			return -1
+		})
+		nt.site, nt.hasSite, nt.mode = 0, false, ""
+		if j > 0 {
+			nt.site, nt.hasSite, nt.mode = as[j-1].site, true, as[j-1].mode
+		}
+	}
+	return version, nil
+}
+
+// lookupAssignments adds the cached assignments at version to got, and
+// returns the terminals it has none for.
+func (c *cardCache) lookupAssignments(terminals []string, version int64, got map[string][]assignment) []string {
+	return lookupAt(c, version, c.assigned, terminals, func(t string, as []assignment) { got[t] = as })
+}
+
+// lookupAt passes each key's answer in m, if the cache holds answers of
+// version, to hit, and returns the keys without one.
+func lookupAt[K comparable, V any](c *cardCache, version int64, m map[K]V, keys []K, hit func(K, V)) []K {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.version != version {
+		return keys
+	}
+	var misses []K
+	for _, k := range keys {
+		v, ok := m[k]
+		if !ok {
+			misses = append(misses, k)
+			continue
+		}
+		hit(k, v)
+	}
+	return misses
+}
+
+// storeAssignments keeps assignments read at version, unless the cache
+// already holds answers of a later one.
+func (c *cardCache) storeAssignments(version int64, read map[string][]assignment) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.admit(version, len(c.assigned)+len(read) > maxCachedTerminals, func() { clear(c.assigned) }) {
+		return
+	}
+	for t, as := range read {
+		c.assigned[t] = as
+	}
+}
+
+// admit readies the cache for answers read at version, and reports
+// whether to keep them: not when it holds answers of a later version. A
+// newer version empties the cache; overflow (the part for these answers
+// would grow past its bound) empties that part. The caller holds mu.
+func (c *cardCache) admit(version int64, overflow bool, emptyPart func()) bool {
+	switch {
+	case version < c.version:
+		return false
+	case version > c.version:
+		clear(c.person)
+		clear(c.org)
+		clear(c.assigned)
+		c.version = version
+	case overflow:
+		emptyPart()
+	}
+	return true
+}
+
+// readAssignments reads the assignments of terminals, oldest first, and
+// the registry version its snapshot saw. Every terminal asked for is in
+// the answer, those without an assignment with none.
+func readAssignments(ctx context.Context, tx pgx.Tx, terminals []string) (map[string][]assignment, int64, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT v.n, a.terminal_id, a.valid_from, a.site_id, a.direction
+		FROM registry_version v
+		LEFT JOIN terminal_assignments a ON a.terminal_id = ANY($1)
+		ORDER BY a.terminal_id, a.valid_from`, terminals)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read terminal assignments: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string][]assignment, len(terminals))
+	for _, t := range terminals {
+		out[t] = nil
+	}
+	var version int64
+	for rows.Next() {
+		var terminal, mode *string
+		var from *time.Time
+		var site *int64
+		if err := rows.Scan(&version, &terminal, &from, &site, &mode); err != nil {
+			return nil, 0, fmt.Errorf("read terminal assignments: %w", err)
+		}
+		if terminal != nil {
+			out[*terminal] = append(out[*terminal], assignment{*from, *site, *mode})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("read terminal assignments: %w", err)
+	}
+	return out, version, nil
 }
 
 // resolve returns the person behind each (site, card id) of taps, and the
@@ -85,23 +248,11 @@ func (c *cardCache) resolve(ctx context.Context, tx pgx.Tx, taps []newTap, versi
 // lookup adds the cached answers at version to persons and orgs, and
 // returns the keys it has none for.
 func (c *cardCache) lookup(keys []cardAt, version int64, persons map[cardAt]int64, orgs map[int64]int64) []cardAt {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.version != version {
-		return keys
-	}
-	var misses []cardAt
-	for _, k := range keys {
-		p, ok := c.person[k]
-		if !ok {
-			misses = append(misses, k)
-			continue
-		}
+	return lookupAt(c, version, c.person, keys, func(k cardAt, p int64) {
 		if p != 0 {
 			persons[k], orgs[p] = p, c.org[p]
 		}
-	}
-	return misses
+	})
 }
 
 // store keeps answers read at version, unless the cache already holds
@@ -109,13 +260,8 @@ func (c *cardCache) lookup(keys []cardAt, version int64, persons map[cardAt]int6
 func (c *cardCache) store(version int64, persons map[cardAt]int64, orgs map[int64]int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	switch {
-	case version < c.version:
+	if !c.admit(version, len(c.person)+len(persons) > maxCachedCards, func() { clear(c.person); clear(c.org) }) {
 		return
-	case version > c.version || len(c.person)+len(persons) > maxCachedCards:
-		clear(c.person)
-		clear(c.org)
-		c.version = version
 	}
 	for k, p := range persons {
 		c.person[k] = p

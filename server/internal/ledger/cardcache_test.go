@@ -100,3 +100,55 @@ func TestRegistryVersionBumpsOncePerCommit(t *testing.T) {
 		t.Error("TRUNCATE card_chips succeeded, want refused")
 	}
 }
+
+// One reconciler, whose cache holds a terminal's assignments, follows a
+// kiosk moved to another site, a late tap from before the move, and a new
+// kiosk that is assigned after its first tap.
+func TestReconcileAssignmentCacheFollowsRegistry(t *testing.T) {
+	pool := pgtest.New(t)
+	f := newFixture(t, pool)
+	r := NewReconciler(pool, ReconcilerOptions{})
+	type resolved struct {
+		site *int64
+		mode string
+	}
+	tapAt := func(terminal, when string) resolved {
+		t.Helper()
+		f.upload(t, tapSpec{terminal, "AA0000000001", when})
+		drain(t, r)
+		at, err := time.ParseInLocation("2006-01-02 15:04:05", when, stockholm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got resolved
+		if err := pool.QueryRow(context.Background(), `SELECT site_id, mode FROM tap_resolutions WHERE terminal_id = $1 AND event_time = $2`,
+			terminal, at).Scan(&got.site, &got.mode); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	check := func(what string, got resolved, site int64, mode string) {
+		t.Helper()
+		if site == 0 {
+			if got.site != nil {
+				t.Errorf("%s: site %d, want none", what, *got.site)
+			}
+			return
+		}
+		if got.site == nil || *got.site != site || got.mode != mode {
+			t.Errorf("%s: site %v mode %q, want site %d mode %q", what, got.site, got.mode, site, mode)
+		}
+	}
+	check("before the move", tapAt("IN", "2026-11-20 07:00:00"), f.site, "in")
+	exec(t, pool, `INSERT INTO terminal_assignments (terminal_id, valid_from, site_id, direction, recorded_by)
+		VALUES ('IN', '2026-11-20 12:00:00+01', $1, 'out', 'test')`, f.site2)
+	check("after the move", tapAt("IN", "2026-11-20 13:00:00"), f.site2, "out")
+	check("a late tap from before the move", tapAt("IN", "2026-11-20 08:00:00"), f.site, "in")
+	exec(t, pool, `INSERT INTO terminals (terminal_id) VALUES ('NEW')`)
+	check("a kiosk not yet assigned", tapAt("NEW", "2026-11-20 09:00:00"), 0, "")
+	exec(t, pool, `INSERT INTO terminal_assignments (terminal_id, valid_from, site_id, direction, recorded_by)
+		VALUES ('NEW', '2026-01-01', $1, 'toggle', 'test')`, f.site)
+	check("the kiosk assigned", tapAt("NEW", "2026-11-20 10:00:00"), f.site, "toggle")
+	exec(t, pool, `UPDATE terminal_assignments SET direction = 'in' WHERE terminal_id = 'NEW'`)
+	check("its mode changed by hand", tapAt("NEW", "2026-11-20 11:00:00"), f.site, "in")
+}

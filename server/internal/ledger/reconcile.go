@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -24,8 +23,10 @@ const (
 	// a step of its own.
 	DefaultStepTaps = 4096
 	// DefaultInboxBatch bounds the inbox rows (each a seq range of one
-	// terminal, typically one uploaded batch) one transaction considers.
-	DefaultInboxBatch = 1024
+	// terminal, typically one uploaded batch) one transaction considers:
+	// as many as DefaultStepTaps, so that steps are full even when every
+	// row holds a single tap.
+	DefaultInboxBatch = DefaultStepTaps
 	// DefaultPollInterval is how often an idle reconciler looks for work
 	// that another server replica queued.
 	DefaultPollInterval = 500 * time.Millisecond
@@ -71,9 +72,18 @@ func StepTapsFor(capacity int64, workers, configured int) int {
 	return int(min(int64(configured), max(minStepTaps, fit)))
 }
 
-// initialRowTaps is the guess of taps per inbox row before the first step:
-// the first step locks as many rows as it may take.
-const initialRowTaps = 1
+// Sharing the queued taps among the workers. A step takes an equal share
+// of the taps queued ahead of it, not simply StepTaps: a burst of 10 000
+// taps taken by two workers as 4 096, 4 096 and 1 808 leaves one worker
+// idle for the last step, a fifth of the burst's time; in four steps of
+// 2 500 both finish together. The queued taps are estimated cheaply: the
+// span of inbox ids ahead (rows that other workers are taking count too,
+// as they are part of the burst), times the mean taps per row of the
+// first shareSampleRows rows. A step locks as many rows as the mean says
+// its share needs: rows it locks beyond its share (where they are larger
+// than the mean) stay locked, skipped by the other workers, until it
+// commits, and then leave a hole in the span of ids.
+const shareSampleRows = 64
 
 // Log keys.
 const (
@@ -88,7 +98,9 @@ type ReconcilerOptions struct {
 	Workers int
 	// StepTaps and InboxBatch bound one transaction: it takes inbox rows
 	// in order while they hold at most StepTaps taps in all (or the first
-	// row, however large), and at most InboxBatch rows.
+	// row, however large), and at most InboxBatch rows. Where fewer than
+	// Workers × StepTaps taps are queued, a step takes an equal share of
+	// them (see shareSampleRows).
 	StepTaps     int
 	InboxBatch   int
 	PollInterval time.Duration
@@ -104,11 +116,6 @@ type Reconciler struct {
 	pool *pgxpool.Pool
 	opts ReconcilerOptions
 	wake chan struct{}
-	// rowTaps is the mean number of taps per inbox row in the last step,
-	// to lock about as many rows as a step takes: a locked row the step
-	// leaves (over StepTaps) is skipped by the other workers until it
-	// commits, and a worker that finds every row locked goes idle.
-	rowTaps atomic.Int64
 	// cards holds card resolutions across steps (cardcache.go).
 	cards *cardCache
 	// fitted says the step size was fitted to the server's lock table;
@@ -138,7 +145,6 @@ func NewReconciler(pool *pgxpool.Pool, opts ReconcilerOptions) *Reconciler {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Reconciler{pool: pool, opts: opts, wake: make(chan struct{}, 1), cards: newCardCache()}
-	r.rowTaps.Store(initialRowTaps)
 	r.stepSize.Store(int64(opts.StepTaps))
 	return r
 }
@@ -239,12 +245,6 @@ func (r *Reconciler) Step(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// lockRows is how many inbox rows a step locks: about as many as hold
-// stepTaps taps, by the last step's mean, and at most InboxBatch.
-func (r *Reconciler) lockRows() int {
-	return int(min(int64(r.opts.InboxBatch), max(1, int64(r.stepTaps())/max(1, r.rowTaps.Load()))))
-}
-
 // Drain reconciles on Workers goroutines until the inbox is empty (for
 // tests, tools and benchmarks).
 func (r *Reconciler) Drain(ctx context.Context) error {
@@ -286,7 +286,7 @@ type newTap struct {
 	card string
 	at   time.Time
 	// site and mode are the terminal's assignment at the tap's event
-	// time, if it has one (hasSite).
+	// time, if it has one (hasSite): set by cardCache.assignTaps.
 	site    int64
 	hasSite bool
 	mode    string
@@ -312,60 +312,77 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx) (int, []int64, error) 
 	// the table was small enough, as a hash of every tap of the taken
 	// terminals' streams, each probed by every range of its stream (at the
 	// morning peak a third more of PostgreSQL's time for this statement).
+	//
+	// The step's share ($2 StepTaps, $3 workers): the queued taps t, in
+	// rounds = ceil(t / (StepTaps × workers)) rounds of one step per
+	// worker, t / (rounds × workers) taps per step. The rows it locks: as
+	// many of the sampled rows as hold the share, and beyond the sample as
+	// many as the sample's mean says.
 	rows, err := tx.Query(ctx, `
-		WITH candidates AS MATERIALIZED (
+		WITH sample AS MATERIALIZED (
+			SELECT n, sum(n) OVER (ORDER BY inbox_id) AS upto FROM (
+				SELECT inbox_id, seq_to - seq_from + 1 AS n FROM reconcile_inbox ORDER BY inbox_id LIMIT $4::bigint) s),
+		ahead AS MATERIALIZED (
+			SELECT greatest(1, (SELECT max(inbox_id) FROM reconcile_inbox) - (SELECT min(inbox_id) FROM reconcile_inbox) + 1)
+			           * coalesce(avg(n), 1) AS t,
+			       coalesce(avg(n), 1) AS per_row, coalesce(sum(n), 0) AS taps, count(*) AS n_rows
+			FROM sample),
+		share AS MATERIALIZED (
+			SELECT ceil(t / (ceil(t / ($2::bigint * $3::bigint)) * $3::bigint)) AS taps FROM ahead),
+		lock AS MATERIALIZED (
+			SELECT least($1::bigint, CASE
+				WHEN s.taps <= a.taps THEN greatest(1, (SELECT count(*) FROM sample WHERE upto <= s.taps))
+				ELSE a.n_rows + ceil((s.taps - a.taps) / a.per_row) END)::bigint AS n_rows
+			FROM share s, ahead a),
+		candidates AS MATERIALIZED (
 			SELECT ctid AS tid, inbox_id, seq_to - seq_from + 1 AS n FROM reconcile_inbox
-			ORDER BY inbox_id LIMIT $1 FOR UPDATE SKIP LOCKED),
+			ORDER BY inbox_id
+			LIMIT (SELECT n_rows FROM lock)
+			FOR UPDATE SKIP LOCKED),
 		picked AS (
 			SELECT tid FROM (
 				SELECT tid, sum(n) OVER (ORDER BY inbox_id) AS upto, n FROM candidates) c
-			WHERE upto <= $2 OR upto = n),
+			WHERE upto <= (SELECT taps FROM share) OR upto = n),
 		taken AS (
 			DELETE FROM reconcile_inbox i USING picked p WHERE i.ctid = p.tid
 			RETURNING i.terminal_id, i.store_epoch, i.seq_from, i.seq_to)
-		SELECT t.terminal_id, t.store_epoch, t.seq, t.card_id, t.event_time, a.site_id, a.direction,
-		       (SELECT count(*) FROM taken), (SELECT n FROM registry_version)
+		SELECT t.terminal_id, t.store_epoch, t.seq, t.card_id, t.event_time, (SELECT n FROM registry_version)
 		FROM taken r
 		CROSS JOIN LATERAL (
 			SELECT t.terminal_id, t.store_epoch, t.seq, t.card_id, t.event_time FROM taps t
 			WHERE t.terminal_id = r.terminal_id AND t.store_epoch = r.store_epoch
 			  AND t.seq BETWEEN r.seq_from AND r.seq_to
-			OFFSET 0) t
-		LEFT JOIN LATERAL (
-			SELECT ta.site_id, ta.direction FROM terminal_assignments ta
-			WHERE ta.terminal_id = t.terminal_id AND ta.valid_from <= t.event_time
-			ORDER BY ta.valid_from DESC LIMIT 1) a ON true`, r.lockRows(), r.stepTaps())
+			OFFSET 0) t`,
+		r.opts.InboxBatch, r.stepTaps(), r.opts.Workers, shareSampleRows)
 	if err != nil {
 		return 0, nil, fmt.Errorf("take inbox: %w", err)
 	}
 	taps := make([]newTap, 0, r.stepTaps())
-	var inboxRows, registry int64
+	var registry int64
 	// Scan targets declared once (see loadWork); each row sets them all.
-	// The site by value and the mode as one of the modes' strings: no
-	// allocation per tap for either.
 	var nt newTap
-	var site pgtype.Int8
-	var mode internedText
-	dest := []any{&nt.id.Terminal, &nt.id.Epoch, &nt.id.Seq, &nt.card, &nt.at, &site, &mode, &inboxRows, &registry}
+	dest := []any{&nt.id.Terminal, &nt.id.Epoch, &nt.id.Seq, &nt.card, &nt.at, &registry}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			rows.Close()
 			return 0, nil, err
 		}
-		nt.site, nt.hasSite, nt.mode = site.Int64, site.Valid, mode.s
 		taps = append(taps, nt)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return 0, nil, fmt.Errorf("take inbox: %w", err)
 	}
-	if inboxRows > 0 {
-		r.rowTaps.Store(max(1, int64(len(taps))/inboxRows))
-	}
 	if len(taps) == 0 {
 		return 0, nil, nil
 	}
 
+	// Each tap's site and reader mode, then its person, from the registry
+	// at the version read with the taps (or a later one).
+	registry, err = r.cards.assignTaps(ctx, tx, taps, registry)
+	if err != nil {
+		return 0, nil, err
+	}
 	persons, orgs, err := r.cards.resolve(ctx, tx, taps, registry)
 	if err != nil {
 		return 0, nil, err
@@ -483,21 +500,4 @@ type freshTap struct {
 type derivedMark struct {
 	mark      string
 	direction *string
-}
-
-// internedText scans a text column whose values are mostly the modes' names
-// into one of modeNames' strings instead of a new one per row; other values
-// are copied. NULL gives "".
-type internedText struct{ s string }
-
-// ScanBytes implements pgtype.BytesScanner.
-func (t *internedText) ScanBytes(b []byte) error {
-	for _, name := range modeNames {
-		if name != "" && string(b) == name {
-			t.s = name
-			return nil
-		}
-	}
-	t.s = string(b)
-	return nil
 }

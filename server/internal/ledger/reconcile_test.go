@@ -356,21 +356,68 @@ func TestReconcileNotifiesSites(t *testing.T) {
 	pool := pgtest.New(t)
 	f := newFixture(t, pool)
 	var mu sync.Mutex
-	var got [][]int64
+	var calls []int64 // the sites of the calls since the last drain
 	r := NewReconciler(pool, ReconcilerOptions{OnChange: func(sites []int64) {
 		mu.Lock()
 		defer mu.Unlock()
-		got = append(got, slices.Sorted(slices.Values(sites)))
+		calls = append(calls, sites...)
 	}})
+	var got [][]int64 // per drain, the sites reported
+	drained := func() {
+		drain(t, r)
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, slices.Compact(slices.Sorted(slices.Values(calls))))
+		calls = nil
+	}
 	f.upload(t, tapSpec{"IN", "AA0000000001", "2026-11-20 07:00:00"})
-	drain(t, r)
+	drained()
 	f.upload(t, tapSpec{"TOG2", "XX9999999999", "2026-11-20 07:10:00"})
-	drain(t, r)
+	drained()
 	f.upload(t, tapSpec{"IN", "XX9999999999", "2026-11-20 07:20:00"}, tapSpec{"TOG2", "BB0000000002", "2026-11-20 07:20:00"})
-	drain(t, r)
+	drained()
 	want := [][]int64{{f.site}, {f.site2}, {f.site, f.site2}}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("OnChange calls (-want +got):\n%s", diff)
+		t.Errorf("sites reported per drain (-want +got):\n%s", diff)
+	}
+}
+
+// TestReconcileSharesABurst: two workers take a burst of 20 queued taps,
+// with steps of at most 8, in two rounds of two equal steps of 5, not as
+// 8, 8 and 4 (which leaves one worker idle for the last step). Each
+// round's second step is taken while the first is still open.
+func TestReconcileSharesABurst(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.New(t)
+	f := newFixture(t, pool)
+	r := NewReconciler(pool, ReconcilerOptions{StepTaps: 8, Workers: 2})
+	for m := range 20 { // twenty inbox rows of one tap each
+		f.upload(t, tapSpec{"TOG", fmt.Sprintf("XX%010d", m), fmt.Sprintf("2026-11-20 07:%02d:00", m)})
+	}
+	var got []int
+	for range 2 {
+		tx, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, _, err := r.step(ctx, tx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		second, err := r.Step(ctx) // the other worker, meanwhile
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, first, second)
+	}
+	if diff := cmp.Diff([]int{5, 5, 5, 5}, got); diff != "" {
+		t.Errorf("taps per step (-want +got):\n%s", diff)
+	}
+	if n := scalar(t, pool, `SELECT count(*) FROM reconcile_inbox`); n != 0 {
+		t.Errorf("%d inbox rows left", n)
 	}
 }
 
