@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/liggare/liggare/server/internal/pgarray"
 )
 
 // cardAt is a card id tapped at a site: the unit of card resolution.
@@ -174,7 +175,7 @@ func readAssignments(ctx context.Context, tx pgx.Tx, terminals []string) (map[st
 		SELECT v.n, a.terminal_id, a.valid_from, a.site_id, a.direction
 		FROM registry_version v
 		LEFT JOIN terminal_assignments a ON a.terminal_id = ANY($1)
-		ORDER BY a.terminal_id, a.valid_from`, terminals)
+		ORDER BY a.terminal_id, a.valid_from`, pgarray.Text(terminals))
 	if err != nil {
 		return nil, 0, fmt.Errorf("read terminal assignments: %w", err)
 	}
@@ -305,7 +306,7 @@ func resolveCards(ctx context.Context, tx pgx.Tx, keys []cardAt) (map[cardAt]int
 			SELECT f.site_id, f.card_ident, f.person_id, f.correction_id, p.org_id
 			FROM found f JOIN persons p ON p.person_id = f.person_id)
 		SELECT v.n, h.site_id, h.card_ident, h.person_id, h.correction_id, h.org_id
-		FROM registry_version v LEFT JOIN hit h ON true`, sites, cards)
+		FROM registry_version v LEFT JOIN hit h ON true`, pgarray.Int8(sites), pgarray.Text(cards))
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("resolve cards: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/liggare/liggare/server/internal/pgarray"
 )
 
 // TapID identifies a tap: (terminal, store epoch, sequence).
@@ -216,7 +217,7 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 		}
 	}
 	if len(closeIDs) > 0 {
-		if _, err := tx.Exec(ctx, `UPDATE work_periods SET recorded_to = $2 WHERE period_id = ANY($1)`, closeIDs, now); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE work_periods SET recorded_to = $2 WHERE period_id = ANY($1)`, pgarray.Int8(closeIDs), now); err != nil {
 			return nil, fmt.Errorf("close periods: %w", err)
 		}
 	}
@@ -399,7 +400,7 @@ func loadWork(ctx context.Context, tx pgx.Tx, items []*work, w time.Duration, go
 		CROSS JOIN LATERAL (VALUES (co.start_at, 'in'), (co.end_at, 'out')) AS e(at, mode)
 		WHERE e.at BETWEEN p.lo AND p.hi
 		  AND NOT EXISTS (SELECT 1 FROM corrections w WHERE w.withdraws = co.correction_id)`,
-		sites, persons, los, his).Query(func(rows pgx.Rows) error {
+		pgarray.Int8(sites), pgarray.Int8(persons), pgarray.Timestamptz(los), pgarray.Timestamptz(his)).Query(func(rows pgx.Rows) error {
 		// The targets are declared once, not per row: Scan takes their
 		// addresses, which moves them to the heap, and every row sets all
 		// of them.
@@ -432,7 +433,7 @@ func loadWork(ctx context.Context, tx pgx.Tx, items []*work, w time.Duration, go
 		FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS p(site_id, person_id, lo, hi, i)
 		JOIN work_periods wp ON wp.site_id = p.site_id AND wp.person_id = p.person_id
 		     AND wp.recorded_to = 'infinity' AND coalesce(wp.start_at, wp.end_at) BETWEEN p.lo AND p.hi`,
-		sites, persons, plos, his).Query(func(rows pgx.Rows) error {
+		pgarray.Int8(sites), pgarray.Int8(persons), pgarray.Timestamptz(plos), pgarray.Timestamptz(his)).Query(func(rows pgx.Rows) error {
 		// Targets declared once, as above; times by value, not
 		// *time.Time, and the modes as the Mode they parse to: no
 		// allocation per row for either.
@@ -509,7 +510,7 @@ func (m *modeScan) ScanBytes(b []byte) error {
 }
 
 func personOrgs(ctx context.Context, tx pgx.Tx, persons []int64) (map[int64]int64, error) {
-	rows, err := tx.Query(ctx, `SELECT person_id, org_id FROM persons WHERE person_id = ANY($1)`, persons)
+	rows, err := tx.Query(ctx, `SELECT person_id, org_id FROM persons WHERE person_id = ANY($1)`, pgarray.Int8(persons))
 	if err != nil {
 		return nil, fmt.Errorf("load employers: %w", err)
 	}
@@ -563,7 +564,7 @@ func lockPairs(ctx context.Context, tx pgx.Tx, pairs map[pair]span) error {
 	}
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
-	if _, err := tx.Exec(ctx, `SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest($1::bigint[]) AS k ORDER BY 1) s`, keys); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest($1::bigint[]) AS k ORDER BY 1) s`, pgarray.Int8(keys)); err != nil {
 		return fmt.Errorf("lock people: %w", err)
 	}
 	return nil
