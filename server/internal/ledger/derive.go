@@ -160,7 +160,7 @@ func Derive(events []Event, r Rules) Derived {
 	evs = slices.CompactFunc(evs, func(a, b Event) bool { return a.Ref == b.Ref })
 	marks := make([]Mark, len(evs))
 	dirs := make([]Mode, len(evs))
-	d := Derived{Periods: derive(evs, r, marks, dirs), Marks: make(map[string]Mark, len(evs)), Directions: make(map[string]Mode, len(evs))}
+	d := Derived{Periods: derive(evs, r, marks, dirs, nil), Marks: make(map[string]Mark, len(evs)), Directions: make(map[string]Mode, len(evs))}
 	for i, ev := range evs {
 		d.Marks[ev.Ref] = marks[i]
 		if dirs[i] != 0 {
@@ -172,16 +172,16 @@ func Derive(events []Event, r Rules) Derived {
 
 // derive is Derive for events in derivation order without repeats. It
 // writes the mark of evs[i] to marks[i] and its direction, if it has one,
-// to dirs[i], and returns the periods in time order.
-func derive(evs []Event, r Rules, marks []Mark, dirs []Mode) []Period {
-	var periods []Period
-	var open *Period
+// to dirs[i], and appends the periods in time order to out.
+func derive(evs []Event, r Rules, marks []Mark, dirs []Mode, out []Period) []Period {
+	var open Period // the open period, when isOpen
+	isOpen := false
 	var last *Event // the last counted event
 	var lastDir Mode
 	emit := func(missingCheckout bool) {
 		open.MissingCheckout = missingCheckout
-		periods = append(periods, *open)
-		open = nil
+		out = append(out, open)
+		isOpen = false
 	}
 	for i := range evs {
 		ev := &evs[i]
@@ -191,13 +191,13 @@ func derive(evs []Event, r Rules, marks []Mark, dirs []Mode) []Period {
 		}
 		// A period open past MaxOpen can no longer be closed: it stays as
 		// it is (Overdue says so when it is read), whatever comes next.
-		if open != nil && ev.At.Sub(open.Start) > r.MaxOpen {
+		if isOpen && ev.At.Sub(open.Start) > r.MaxOpen {
 			emit(false)
 		}
 		dir := ev.Mode
 		if dir == ModeToggle {
 			dir = ModeIn
-			if open != nil {
+			if isOpen {
 				dir = ModeOut
 			}
 		}
@@ -210,24 +210,23 @@ func derive(evs []Event, r Rules, marks []Mark, dirs []Mode) []Period {
 		last, lastDir = ev, dir
 		switch dir {
 		case ModeIn:
-			if open != nil {
+			if isOpen {
 				emit(true) // checked in again without checking out
 			}
-			open = &Period{Start: ev.At, StartRef: ev.Ref, StartManual: ev.Manual}
+			open, isOpen = Period{Start: ev.At, StartRef: ev.Ref, StartManual: ev.Manual}, true
 		case ModeOut:
-			if open == nil {
-				periods = append(periods, Period{End: ev.At, EndRef: ev.Ref, EndManual: ev.Manual, MissingCheckin: true})
+			if !isOpen {
+				out = append(out, Period{End: ev.At, EndRef: ev.Ref, EndManual: ev.Manual, MissingCheckin: true})
 				continue
 			}
 			open.End, open.EndRef, open.EndManual = ev.At, ev.Ref, ev.Manual
-			periods = append(periods, *open)
-			open = nil
+			emit(false)
 		}
 	}
-	if open != nil {
-		periods = append(periods, *open)
+	if isOpen {
+		out = append(out, open)
 	}
-	return periods
+	return out
 }
 
 // Segments splits events (in derivation order) where the gap between two
@@ -238,15 +237,15 @@ func derive(evs []Event, r Rules, marks []Mark, dirs []Mode) []Period {
 // a late tap re-derive only the periods it touches.
 func Segments(sorted []Event, r Rules) [][]Event {
 	var out [][]Event
-	for _, b := range segmentBounds(sorted, r) {
+	for _, b := range segmentBounds(sorted, r, nil) {
 		out = append(out, sorted[b[0]:b[1]])
 	}
 	return out
 }
 
-// segmentBounds returns the segments of Segments as [start, end) indexes.
-func segmentBounds(sorted []Event, r Rules) [][2]int {
-	var out [][2]int
+// segmentBounds appends the segments of Segments to out as [start, end)
+// indexes.
+func segmentBounds(sorted []Event, r Rules, out [][2]int) [][2]int {
 	start := 0
 	for i := 1; i < len(sorted); i++ {
 		if sorted[i].At.Sub(sorted[i-1].At) > r.MaxOpen+r.DoubleTapWindow {

@@ -102,6 +102,7 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 	}
 	var done []*work
 	var now time.Time
+	var sc deriveScratch
 	for round := 0; len(pending) > 0; round++ {
 		var err error
 		if now, err = loadWork(ctx, tx, pending, w, gone); err != nil {
@@ -114,7 +115,7 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 					wk.items = append(wk.items, workEvent{ev: ft.ev, tap: ft.id, fresh: true, idx: ft.idx})
 				}
 			}
-			if !wk.derive(rules, w) {
+			if !wk.derive(rules, w, &sc) {
 				wk.window = span{wk.replace.lo.Add(-4 * w * time.Duration(round+1)), wk.replace.hi.Add(4 * w * time.Duration(round+1))}
 				wk.items, wk.stored = nil, nil
 				again = append(again, wk)
@@ -308,7 +309,7 @@ func (wk *work) tapMode(ref string, manual bool) *string {
 // when the loaded window does not hold a full gap on each side of those
 // segments (a segment may go on beyond it); replace is then the range to
 // widen the window around.
-func (wk *work) derive(rules Rules, w time.Duration) bool {
+func (wk *work) derive(rules Rules, w time.Duration, sc *deriveScratch) bool {
 	slices.SortFunc(wk.items, func(a, b workEvent) int {
 		if c := a.ev.At.Compare(b.ev.At); c != 0 {
 			return c
@@ -321,33 +322,61 @@ func (wk *work) derive(rules Rules, w time.Duration) bool {
 		return cmp.Compare(b2i(a.fromPeriod), b2i(b.fromPeriod))
 	})
 	wk.items = slices.CompactFunc(wk.items, func(a, b workEvent) bool { return a.ev.Ref == b.ev.Ref })
-	evs := make([]Event, len(wk.items))
+	evs := sc.evs[:0]
 	for i := range wk.items {
-		evs[i] = wk.items[i].ev
+		evs = append(evs, wk.items[i].ev)
 	}
+	sc.evs = evs
 	// Select every segment that comes within w of the touched span:
 	// removing an event (a withdrawal, a tap reassigned away) splits its
 	// old segment into parts that no longer contain it, but each part has
 	// an event within w of it, so together they cover the whole old segment
 	// and every period derived from it.
 	rng := wk.touched
-	var segs [][2]int
-	for _, b := range segmentBounds(evs, rules) {
+	segs := sc.segs[:0]
+	sc.bounds = segmentBounds(evs, rules, sc.bounds[:0])
+	for _, b := range sc.bounds {
 		first, last := evs[b[0]].At, evs[b[1]-1].At
 		if !last.Before(wk.touched.lo.Add(-w)) && !first.After(wk.touched.hi.Add(w)) {
 			segs = append(segs, b)
 			rng = rng.add(first).add(last)
 		}
 	}
+	sc.segs = segs
 	wk.replace = rng
 	if rng.lo.Add(-w).Before(wk.window.lo) || rng.hi.Add(w).After(wk.window.hi) {
 		return false
 	}
-	wk.marks, wk.dirs = make([]Mark, len(evs)), make([]Mode, len(evs))
+	// A segment of n events derives at most n periods.
+	wk.marks, wk.dirs, wk.derived = carve(&sc.marks, len(evs)), carve(&sc.dirs, len(evs)), carve(&sc.periods, len(evs))[:0]
 	for _, b := range segs {
-		wk.derived = append(wk.derived, derive(evs[b[0]:b[1]], rules, wk.marks[b[0]:b[1]], wk.dirs[b[0]:b[1]])...)
+		wk.derived = derive(evs[b[0]:b[1]], rules, wk.marks[b[0]:b[1]], wk.dirs[b[0]:b[1]], wk.derived)
 	}
 	return true
+}
+
+// deriveScratch holds the buffers of one rederive call's derivations: a
+// step derives thousands of people, most from a handful of events, and a
+// few allocations each made a fifth of a step's at the morning peak. evs,
+// bounds and segs are reused by each derivation; marks, dirs and periods
+// are carved from shared chunks, as the work items keep them.
+type deriveScratch struct {
+	evs          []Event
+	bounds, segs [][2]int
+	marks        []Mark
+	dirs         []Mode
+	periods      []Period
+}
+
+// carve returns the next n zero elements of buf's chunk, with a new chunk
+// when it has fewer left.
+func carve[T any](buf *[]T, n int) []T {
+	if cap(*buf)-len(*buf) < n {
+		*buf = make([]T, 0, max(n, 1024))
+	}
+	at := len(*buf)
+	*buf = (*buf)[:at+n]
+	return (*buf)[at : at+n : at+n]
 }
 
 func b2i(b bool) int {
