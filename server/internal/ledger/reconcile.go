@@ -360,13 +360,16 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx) (int, []int64, error) 
 	taps := make([]newTap, 0, r.stepTaps())
 	var registry int64
 	// Scan targets declared once (see loadWork); each row sets them all.
+	// A terminal's id is one string for all its taps.
 	var nt newTap
-	dest := []any{&nt.id.Terminal, &nt.id.Epoch, &nt.id.Seq, &nt.card, &nt.at, &registry}
+	terminal := internedText{seen: make(map[string]string)}
+	dest := []any{&terminal, &nt.id.Epoch, &nt.id.Seq, &nt.card, &nt.at, &registry}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			rows.Close()
 			return 0, nil, err
 		}
+		nt.id.Terminal = terminal.s
 		taps = append(taps, nt)
 	}
 	rows.Close()
@@ -500,4 +503,22 @@ type freshTap struct {
 type derivedMark struct {
 	mark      string
 	direction *string
+}
+
+// internedText scans a text column whose values repeat into one string
+// per value. NULL gives "".
+type internedText struct {
+	s    string
+	seen map[string]string
+}
+
+// ScanBytes implements pgtype.BytesScanner.
+func (t *internedText) ScanBytes(b []byte) error {
+	s, ok := t.seen[string(b)]
+	if !ok {
+		s = string(b)
+		t.seen[s] = s
+	}
+	t.s = s
+	return nil
 }

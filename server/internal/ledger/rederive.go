@@ -105,6 +105,11 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 	var sc deriveScratch
 	for round := 0; len(pending) > 0; round++ {
 		var err error
+		for _, wk := range pending {
+			// Room for most people's events: yesterday's period and
+			// today's tap.
+			wk.items = carve(&sc.items, itemsPerWork)[:0]
+		}
 		if now, err = loadWork(ctx, tx, pending, w, gone); err != nil {
 			return nil, err
 		}
@@ -361,12 +366,16 @@ func (wk *work) derive(rules Rules, w time.Duration, sc *deriveScratch) bool {
 // bounds and segs are reused by each derivation; marks, dirs and periods
 // are carved from shared chunks, as the work items keep them.
 type deriveScratch struct {
+	items        []workEvent
 	evs          []Event
 	bounds, segs [][2]int
 	marks        []Mark
 	dirs         []Mode
 	periods      []Period
 }
+
+// itemsPerWork is the room for events each work item starts with.
+const itemsPerWork = 4
 
 // carve returns the next n zero elements of buf's chunk, with a new chunk
 // when it has fewer left.
