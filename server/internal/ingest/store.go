@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/liggare/liggare/server/internal/pgarray"
 	"github.com/liggare/liggare/syncproto"
 )
 
@@ -632,7 +633,8 @@ func saveCursors(ctx context.Context, tx pgx.Tx, keys []key, cursors map[key]cur
 
 // queueReconcile records, in the transaction that stores them, which new
 // taps the ledger must take in: the maximal runs of consecutive sequence
-// numbers among them, per (terminal, epoch). Only the taps this
+// numbers among them, per (terminal, epoch), each with its taps' card ids
+// and event times (what the reconciler reads of them). Only the taps this
 // transaction inserts are queued, and a tap is inserted once (the key of
 // taps, under the stream's cursor lock), so the inbox's ranges never
 // overlap: every tap is queued exactly once, and the reconciler takes each
@@ -640,30 +642,42 @@ func saveCursors(ctx context.Context, tx pgx.Tx, keys []key, cursors map[key]cur
 // A range from the lowest to the highest new seq would also cover taps
 // held before (batches that came out of order) and queue them again.
 func queueReconcile(ctx context.Context, tx pgx.Tx, rows [][]any) error {
-	type tapSeq struct {
-		k   key
-		seq int64
+	type queued struct {
+		k    key
+		seq  int64
+		card string
+		at   time.Time
 	}
-	seqs := make([]tapSeq, len(rows))
+	taps := make([]queued, len(rows))
 	for i, r := range rows {
-		seqs[i] = tapSeq{key{r[0].(string), r[1].(int64)}, r[2].(int64)}
+		taps[i] = queued{key{r[0].(string), r[1].(int64)}, r[2].(int64), r[cardColumn].(string), r[eventTimeColumn].(time.Time)}
 	}
-	slices.SortFunc(seqs, func(a, b tapSeq) int { return cmp.Or(a.k.compare(b.k), cmp.Compare(a.seq, b.seq)) })
-	var terms []string
-	var epochs, froms, tos []int64
-	for i, t := range seqs {
-		if n := len(tos); i > 0 && seqs[i-1].k == t.k && tos[n-1]+1 == t.seq {
-			tos[n-1] = t.seq
-			continue
+	slices.SortFunc(taps, func(a, b queued) int { return cmp.Or(a.k.compare(b.k), cmp.Compare(a.seq, b.seq)) })
+	cards := make([]string, len(taps))
+	times := make([]time.Time, len(taps))
+	for i, t := range taps {
+		cards[i], times[i] = t.card, t.at
+	}
+	var runs [][]any
+	for i := 0; i < len(taps); {
+		j := i + 1
+		for j < len(taps) && taps[j].k == taps[i].k && taps[j].seq == taps[j-1].seq+1 {
+			j++
 		}
-		terms, epochs = append(terms, t.k.terminal), append(epochs, t.k.epoch)
-		froms, tos = append(froms, t.seq), append(tos, t.seq)
+		runs = append(runs, []any{taps[i].k.terminal, taps[i].k.epoch, taps[i].seq, taps[j-1].seq,
+			pgarray.Text(cards[i:j]), pgarray.Timestamptz(times[i:j])})
+		i = j
 	}
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO reconcile_inbox (terminal_id, store_epoch, seq_from, seq_to)
-		SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[])`,
-		terms, epochs, froms, tos); err != nil {
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"reconcile_inbox"}, inboxColumns, pgx.CopyFromRows(runs)); err != nil {
 		return fmt.Errorf("queue reconcile: %w", err)
 	}
 	return nil
 }
+
+var inboxColumns = []string{"terminal_id", "store_epoch", "seq_from", "seq_to", "card_ids", "event_times"}
+
+// The places in a tapRow of what the inbox carries.
+var (
+	cardColumn      = slices.Index(tapColumns, "card_id")
+	eventTimeColumn = slices.Index(tapColumns, "event_time")
+)

@@ -90,7 +90,7 @@ func TestMigrationMovesCountedTapsToPeriods(t *testing.T) {
 		{"IN", "BB0000000002", "2026-11-20 07:30:00"},
 		{"OUT", "BB0000000002", "2026-11-20 15:30:00"},
 	}
-	f.upload(t, taps...)
+	withoutInboxTaps(t, old, func() { f.upload(t, taps...) })
 	// What the reconciler before 0010 wrote: a row per tap, periods
 	// derived per person.
 	exec(t, old, `DELETE FROM reconcile_inbox`)
@@ -216,10 +216,11 @@ func migratedTo(t *testing.T, last int) *pgxpool.Pool {
 	return pool
 }
 
-// Migration 0011 on an inbox queued before it: ranges that overlap each
-// other and taps already taken in (reconciled_ranges). Afterwards each tap
-// not yet taken in is queued once, and the ledger comes out as if every
-// tap had been queued once from the start.
+// Migrations 0011 and 0013 on an inbox queued before them: ranges that
+// overlap each other and taps already taken in (reconciled_ranges), with no
+// tap data. Afterwards each tap not yet taken in is queued once, with its
+// card id and event time, and the ledger comes out as if every tap had been
+// queued once from the start.
 func TestMigrationQueuesEachTapOnce(t *testing.T) {
 	old := migratedTo(t, 10)
 	f := newFixture(t, old)
@@ -235,13 +236,15 @@ func TestMigrationQueuesEachTapOnce(t *testing.T) {
 		{"OUT", "BB0000000002", "2026-11-20 15:30:00"},
 		{"TOG", "AA0000000001", "2026-11-21 16:00:00"},
 	}
-	f.upload(t, first...)
-	drain(t, NewReconciler(old, ReconcilerOptions{}))
+	withoutInboxTaps(t, old, func() {
+		f.upload(t, first...)
+		drain(t, NewReconciler(old, ReconcilerOptions{}))
+		f.upload(t, later...)
+	})
 	// What the reconciler before 0011 recorded of them, and what the
 	// ingest before it queued for the later taps: overlapping ranges,
 	// reaching back over taps taken in.
 	exec(t, old, `INSERT INTO reconciled_ranges (terminal_id, store_epoch, seq_from, seq_to) VALUES ('TOG', 1, 1, 3), ('IN', 1, 1, 1)`)
-	f.upload(t, later...)
 	exec(t, old, `DELETE FROM reconcile_inbox`)
 	exec(t, old, `INSERT INTO reconcile_inbox (terminal_id, store_epoch, seq_from, seq_to)
 		VALUES ('TOG', 1, 2, 5), ('OUT', 1, 1, 1), ('TOG', 1, 4, 4), ('TOG', 1, 3, 6), ('TOG', 1, 6, 6), ('IN', 1, 1, 1)`)
@@ -271,7 +274,27 @@ func TestMigrationQueuesEachTapOnce(t *testing.T) {
 		t.Errorf("reconciled_ranges is still there")
 	}
 	assertQueuedOnce(t, old)
+	// 0013 gave each row its taps' card ids and event times.
+	if n := scalar(t, old, `
+		SELECT count(*) FROM reconcile_inbox i
+		CROSS JOIN LATERAL (
+			SELECT array_agg(t.card_id ORDER BY t.seq) AS cards, array_agg(t.event_time ORDER BY t.seq) AS times FROM taps t
+			WHERE t.terminal_id = i.terminal_id AND t.store_epoch = i.store_epoch AND t.seq BETWEEN i.seq_from AND i.seq_to) t
+		WHERE i.card_ids IS DISTINCT FROM t.cards OR i.event_times IS DISTINCT FROM t.times`); n != 0 {
+		t.Errorf("%d inbox rows without their taps' card ids and times", n)
+	}
 	drain(t, NewReconciler(old, ReconcilerOptions{}))
 
 	sameAsFresh(t, f, first, later)
+}
+
+// withoutInboxTaps runs f, which stores taps with this package's ingest (and
+// may reconcile them), on a database migrated to before 0013: it adds the
+// inbox's tap columns for f, and then drops them again with what f queued,
+// as the ingest of the time queued nothing of the kind.
+func withoutInboxTaps(t *testing.T, pool *pgxpool.Pool, f func()) {
+	t.Helper()
+	exec(t, pool, `ALTER TABLE reconcile_inbox ADD COLUMN card_ids text[], ADD COLUMN event_times timestamptz[]`)
+	f()
+	exec(t, pool, `ALTER TABLE reconcile_inbox DROP COLUMN card_ids, DROP COLUMN event_times`)
 }

@@ -345,14 +345,9 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx) (int, []int64, error) 
 			WHERE upto <= (SELECT taps FROM share) OR upto = n),
 		taken AS (
 			DELETE FROM reconcile_inbox i USING picked p WHERE i.ctid = p.tid
-			RETURNING i.terminal_id, i.store_epoch, i.seq_from, i.seq_to)
-		SELECT t.terminal_id, t.store_epoch, t.seq, t.card_id, t.event_time, (SELECT n FROM registry_version)
-		FROM taken r
-		CROSS JOIN LATERAL (
-			SELECT t.terminal_id, t.store_epoch, t.seq, t.card_id, t.event_time FROM taps t
-			WHERE t.terminal_id = r.terminal_id AND t.store_epoch = r.store_epoch
-			  AND t.seq BETWEEN r.seq_from AND r.seq_to
-			OFFSET 0) t`,
+			RETURNING i.terminal_id, i.store_epoch, i.seq_from, i.card_ids, i.event_times)
+		SELECT terminal_id, store_epoch, seq_from, card_ids, event_times, (SELECT n FROM registry_version)
+		FROM taken`,
 		r.opts.InboxBatch, r.stepTaps(), r.opts.Workers, shareSampleRows)
 	if err != nil {
 		return 0, nil, fmt.Errorf("take inbox: %w", err)
@@ -362,15 +357,25 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx) (int, []int64, error) 
 	// Scan targets declared once (see loadWork); each row sets them all.
 	// A terminal's id is one string for all its taps.
 	var nt newTap
+	var cards []string
+	var times []time.Time
 	terminal := internedText{seen: make(map[string]string)}
-	dest := []any{&terminal, &nt.id.Epoch, &nt.id.Seq, &nt.card, &nt.at, &registry}
+	dest := []any{&terminal, &nt.id.Epoch, &nt.id.Seq, &cards, &times, &registry}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			rows.Close()
 			return 0, nil, err
 		}
+		if len(cards) != len(times) {
+			rows.Close()
+			return 0, nil, fmt.Errorf("take inbox: a row of %s holds %d card ids and %d times", terminal.s, len(cards), len(times))
+		}
 		nt.id.Terminal = terminal.s
-		taps = append(taps, nt)
+		for i := range cards { // seq_from, seq_from+1, ...
+			nt.card, nt.at = cards[i], times[i]
+			taps = append(taps, nt)
+			nt.id.Seq++
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
