@@ -76,6 +76,11 @@ func checkTaps(t *testing.T, r loadgen.Report, terminals, taps int) {
 		t.Errorf("%s report: CPU server %v s, PostgreSQL %v s, load %v s, server RSS %d KiB: want CPU used and memory read",
 			r.Scenario, r.ServerCPUs, r.PostgresCPUs, r.LoadCPUs, r.RSSAfterKiB)
 	}
+	// Go does not end its threads, so the server's and the generator's
+	// run-queue waits only grow.
+	if r.ServerWaits < 0 || r.LoadWaits < 0 {
+		t.Errorf("%s report: run-queue wait server %v s, load generator %v s: want >= 0", r.Scenario, r.ServerWaits, r.LoadWaits)
+	}
 }
 
 // TestScenarios runs every scenario small, with both kinds of terminal
