@@ -158,6 +158,9 @@ func TestScenarios(t *testing.T) {
 		}
 		for _, r := range rs {
 			checkTaps(t, r, 6, 200)
+			if r.Priority == "" {
+				t.Errorf("replicas on %d: no priority in the report, want the default --nice's", r.Replicas)
+			}
 		}
 		if want := rs[1].TapsPerSec / rs[0].TapsPerSec; rs[1].VsOneReplica < want*0.999 || rs[1].VsOneReplica > want*1.001 {
 			t.Errorf("replicas: vs one replica %v, want %v", rs[1].VsOneReplica, want)
@@ -175,6 +178,8 @@ func TestFlags(t *testing.T) {
 		{"--screen-sites", "-1"},
 		{"--terminals", "4", "--sites", "5"},
 		{"--server-flag", "admission-workers=4"},
+		{"--nice", "-1"},
+		{"--nice", "20"},
 		{"extra"},
 	} {
 		var out, errOut bytes.Buffer

@@ -151,6 +151,10 @@ type Report struct {
 	PostgresWaits float64 `json:"postgres_wait_s"`
 	LoadWaits     float64 `json:"load_wait_s"`
 	LoadAverage   string  `json:"load_average"`
+	// Priority says how the scheduler was asked to weigh the load
+	// generator against the server and PostgreSQL (see FavourSelf); the
+	// liggare-load command fills it in.
+	Priority string `json:"priority,omitempty"`
 	// PGWriteXacts is how many writing transactions PostgreSQL began
 	// during the measured phase (ingest groups, session openings, the
 	// reconciler's passes, ...; see Env.WriteXacts).
@@ -226,6 +230,9 @@ func (r Report) String() string {
 		fmt.Fprintf(&b, "  vs one replica: %.2fx the taps/s\n", r.VsOneReplica)
 	}
 	fmt.Fprintf(&b, "  load average:   %s\n", r.LoadAverage)
+	if r.Priority != "" {
+		fmt.Fprintf(&b, "  priority:       %s\n", r.Priority)
+	}
 	return b.String()
 }
 
