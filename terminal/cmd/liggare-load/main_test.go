@@ -76,6 +76,11 @@ func checkTaps(t *testing.T, r loadgen.Report, terminals, taps int) {
 		t.Errorf("%s report: CPU server %v s, PostgreSQL %v s, load %v s, server RSS %d KiB: want CPU used and memory read",
 			r.Scenario, r.ServerCPUs, r.PostgresCPUs, r.LoadCPUs, r.RSSAfterKiB)
 	}
+	// Go does not end its threads, so the server's and the generator's
+	// run-queue waits only grow.
+	if r.ServerWaits < 0 || r.LoadWaits < 0 {
+		t.Errorf("%s report: run-queue wait server %v s, load generator %v s: want >= 0", r.Scenario, r.ServerWaits, r.LoadWaits)
+	}
 }
 
 // TestScenarios runs every scenario small, with both kinds of terminal
@@ -153,6 +158,9 @@ func TestScenarios(t *testing.T) {
 		}
 		for _, r := range rs {
 			checkTaps(t, r, 6, 200)
+			if r.Priority == "" {
+				t.Errorf("replicas on %d: no priority in the report, want the default --nice's", r.Replicas)
+			}
 		}
 		if want := rs[1].TapsPerSec / rs[0].TapsPerSec; rs[1].VsOneReplica < want*0.999 || rs[1].VsOneReplica > want*1.001 {
 			t.Errorf("replicas: vs one replica %v, want %v", rs[1].VsOneReplica, want)
@@ -170,6 +178,8 @@ func TestFlags(t *testing.T) {
 		{"--screen-sites", "-1"},
 		{"--terminals", "4", "--sites", "5"},
 		{"--server-flag", "admission-workers=4"},
+		{"--nice", "-1"},
+		{"--nice", "20"},
 		{"extra"},
 	} {
 		var out, errOut bytes.Buffer

@@ -21,6 +21,14 @@ const clockTick = 10 * time.Millisecond
 // CPU is the processor time used so far by the parts of an Env. Subtract
 // two readings to see where the time of a phase went; on a small machine the
 // three compete for the same cores.
+//
+// The *Wait fields are the time the same parts spent runnable but waiting
+// for a core (the run queue, from /proc/PID/task/TID/schedstat), summed
+// over their threads. They say whether a part was starved: a load
+// generator that waits long sends its terminals' messages late, and then
+// measures its own starvation as the server's slowness. Unlike the CPU
+// times they leave out threads and backends that ended between two
+// readings.
 type CPU struct {
 	// Server is liggare-server serve, summed over the replicas.
 	Server time.Duration
@@ -30,22 +38,28 @@ type CPU struct {
 	// Self is this process: the simulated terminals and anything else the
 	// caller runs in it.
 	Self time.Duration
+	// ServerWait, PostgresWait and SelfWait are the run-queue waits of
+	// the same three parts.
+	ServerWait, PostgresWait, SelfWait time.Duration
 }
 
 // Sub returns c - o, field by field.
 func (c CPU) Sub(o CPU) CPU {
-	return CPU{Server: c.Server - o.Server, Postgres: c.Postgres - o.Postgres, Self: c.Self - o.Self}
+	return CPU{Server: c.Server - o.Server, Postgres: c.Postgres - o.Postgres, Self: c.Self - o.Self,
+		ServerWait: c.ServerWait - o.ServerWait, PostgresWait: c.PostgresWait - o.PostgresWait, SelfWait: c.SelfWait - o.SelfWait}
 }
 
 // Add returns c + o, field by field.
 func (c CPU) Add(o CPU) CPU {
-	return CPU{Server: c.Server + o.Server, Postgres: c.Postgres + o.Postgres, Self: c.Self + o.Self}
+	return CPU{Server: c.Server + o.Server, Postgres: c.Postgres + o.Postgres, Self: c.Self + o.Self,
+		ServerWait: c.ServerWait + o.ServerWait, PostgresWait: c.PostgresWait + o.PostgresWait, SelfWait: c.SelfWait + o.SelfWait}
 }
 
-// String formats the three times in seconds.
+// String formats the times in seconds.
 func (c CPU) String() string {
-	return fmt.Sprintf("server %.2fs, postgres %.2fs, terminals %.2fs",
-		c.Server.Seconds(), c.Postgres.Seconds(), c.Self.Seconds())
+	return fmt.Sprintf("server %.2fs, postgres %.2fs, terminals %.2fs (waiting for a core: %.2fs, %.2fs, %.2fs)",
+		c.Server.Seconds(), c.Postgres.Seconds(), c.Self.Seconds(),
+		c.ServerWait.Seconds(), c.PostgresWait.Seconds(), c.SelfWait.Seconds())
 }
 
 // CPU reads the processor time used so far by the server, PostgreSQL and
@@ -59,12 +73,14 @@ func (e *Env) CPU() (CPU, error) {
 			return c, err
 		}
 		c.Server += srv.cpu()
+		c.ServerWait += runWait(strconv.Itoa(pid))
 	}
 	self, err := readStat("self")
 	if err != nil {
 		return c, err
 	}
 	c.Self = self.cpu()
+	c.SelfWait = runWait("self")
 	pm, err := e.postmasterPID()
 	if err != nil {
 		return c, err
@@ -84,8 +100,10 @@ func (e *Env) CPU() (CPU, error) {
 		switch {
 		case st.pid == pm:
 			c.Postgres += st.cpu() + st.childCPU()
+			c.PostgresWait += runWait(d.Name())
 		case st.ppid == pm:
 			c.Postgres += st.cpu()
+			c.PostgresWait += runWait(d.Name())
 		}
 	}
 	return c, nil
@@ -162,4 +180,41 @@ func readStat(name string) (procStat, error) {
 	st.ppid = int(nums[0])
 	st.utime, st.stime, st.cutime, st.cstime = nums[1], nums[2], nums[3], nums[4]
 	return st, nil
+}
+
+// runWait returns the time the threads of process name ("self" or a pid)
+// have spent runnable but not running, summed over its
+// /proc/name/task/TID/schedstat. A thread that ended meanwhile, or a
+// kernel without schedstats, counts as zero.
+func runWait(name string) time.Duration {
+	tasks, err := os.ReadDir("/proc/" + name + "/task")
+	if err != nil {
+		return 0
+	}
+	var sum time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile("/proc/" + name + "/task/" + t.Name() + "/schedstat")
+		if err != nil {
+			continue
+		}
+		if d, ok := parseSchedstat(b); ok {
+			sum += d
+		}
+	}
+	return sum
+}
+
+// parseSchedstat returns the second of the three numbers of a schedstat
+// file, "time on a core, time waiting for one, timeslices", in
+// nanoseconds.
+func parseSchedstat(b []byte) (time.Duration, bool) {
+	f := strings.Fields(string(b))
+	if len(f) != 3 {
+		return 0, false
+	}
+	ns, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil || ns < 0 {
+		return 0, false
+	}
+	return time.Duration(ns), true
 }

@@ -27,6 +27,15 @@
 // Options.Replicas runs several servers on the one PostgreSQL, as replicas
 // behind a load balancer; terminals are spread over them in turn.
 //
+// Priority. On a small machine the terminals compete with the server for
+// the same cores, and a starved generator sends late and measures its own
+// starvation; more replicas (and their PostgreSQL backends) starve it
+// more. Options.Nice and FavourSelf run the system under test below the
+// generator, alike in every run compared (see priority.go for how, with
+// and without the kernel's autogroup), and CPU reports each part's time
+// waiting for a core, so a report shows whether its generator was
+// starved.
+//
 // Fleets. A Terminal holds two open files (its bbolt outbox and its
 // websocket), and a process without CAP_SYS_RESOURCE cannot raise its hard
 // RLIMIT_NOFILE (20 000 on the machine of docs/benchmarks.md): 10 000 real

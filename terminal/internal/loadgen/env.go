@@ -81,6 +81,11 @@ type Options struct {
 	Replicas int
 	// ServerArgs are further flags for "liggare-server serve".
 	ServerArgs []string
+	// Nice, when positive, starts PostgreSQL and the servers n nice levels
+	// below this process, each in a session of its own; see FavourSelf
+	// for the rest. Zero starts them at this process's priority, in its
+	// session.
+	Nice int
 	// ServerEnv holds further environment variables for the server
 	// (GOGC=..., GOMAXPROCS=...).
 	ServerEnv []string
@@ -232,7 +237,7 @@ func (e *Env) startDevDB(ctx context.Context) error {
 	args := []string{"devdb", "--dir", filepath.Join(e.dir, "pg"), "--port", strconv.Itoa(DefaultPGPort),
 		"--durable=" + strconv.FormatBool(!e.opts.NoFsync)}
 	// devdb prints its URL alone on standard output; logs go to stderr.
-	ch, err := startChild(e.bin, args, nil, filepath.Join(e.dir, "logs", "devdb.log"), firstLine, nil)
+	ch, err := startChild(e.opts.Nice, e.bin, args, nil, filepath.Join(e.dir, "logs", "devdb.log"), firstLine, nil)
 	if err != nil {
 		return fmt.Errorf("loadgen: start devdb: %w", err)
 	}
@@ -268,7 +273,7 @@ func (e *Env) startServer(ctx context.Context, i int) error {
 	if i > 0 {
 		name = fmt.Sprintf("server-%d.log", i+1)
 	}
-	ch, err := startChild(e.bin, args, env, filepath.Join(e.dir, "logs", name), nil, listeningAddr)
+	ch, err := startChild(e.opts.Nice, e.bin, args, env, filepath.Join(e.dir, "logs", name), nil, listeningAddr)
 	if err != nil {
 		return fmt.Errorf("loadgen: start server: %w", err)
 	}
@@ -598,9 +603,14 @@ func listeningAddr(line []byte) string {
 	return rec.Addr
 }
 
-// startChild starts bin with its standard output and error appended to
-// logPath; the matcher given for a stream looks for the value await returns.
-func startChild(bin string, args, env []string, logPath string, matchStdout, matchStderr matcher) (*child, error) {
+// startChild starts bin (at nice +nice, see niceCommand) with its standard
+// output and error appended to logPath; the matcher given for a stream
+// looks for the value await returns.
+func startChild(nice int, bin string, args, env []string, logPath string, matchStdout, matchStderr matcher) (*child, error) {
+	cmd, err := niceCommand(nice, bin, args)
+	if err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -609,12 +619,14 @@ func startChild(bin string, args, env []string, logPath string, matchStdout, mat
 	// exec copies each stream through its own goroutine: one lock for the
 	// shared file.
 	var mu sync.Mutex
-	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout = &lineWriter{mu: &mu, out: f, match: matchStdout, found: ch.found}
 	cmd.Stderr = &lineWriter{mu: &mu, out: f, match: matchStderr, found: ch.found}
 	// If this process dies, the child is told to stop: no orphan clusters.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGTERM
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
 		f.Close()

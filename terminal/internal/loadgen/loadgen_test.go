@@ -1,8 +1,12 @@
 package loadgen_test
 
 import (
+	"bytes"
 	"context"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,4 +158,43 @@ func TestTapToScreen(t *testing.T) {
 	if periods != terminals*taps {
 		t.Errorf("work periods = %d, want %d", periods, terminals*taps)
 	}
+}
+
+// TestNice starts the server and PostgreSQL below this process's
+// priority, each in a session of its own.
+func TestNice(t *testing.T) {
+	const nice = 3
+	env := startEnv(t, loadgen.Options{NoFsync: true, Nice: nice})
+	self := schedFields(t, "self")
+	pm, err := os.ReadFile(filepath.Join(env.Dir(), "pg", "data", "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	postmaster, _, _ := strings.Cut(string(pm), "\n")
+	for _, pid := range []string{strconv.Itoa(env.ServerPID()), postmaster} {
+		got := schedFields(t, pid)
+		if got.nice != self.nice+nice || got.session == self.session {
+			t.Errorf("process %s: nice %d in session %d; want nice %d in a session other than this process's %d",
+				pid, got.nice, got.session, self.nice+nice, self.session)
+		}
+	}
+}
+
+// schedFields reads the session and nice of a process from its
+// /proc/PID/stat.
+func schedFields(t *testing.T, pid string) (f struct{ session, nice int }) {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// After the command's ")": state(3) ppid pgrp session(6) ... nice(19).
+	rest := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if f.session, err = strconv.Atoi(rest[3]); err != nil {
+		t.Fatal(err)
+	}
+	if f.nice, err = strconv.Atoi(rest[16]); err != nil {
+		t.Fatal(err)
+	}
+	return f
 }

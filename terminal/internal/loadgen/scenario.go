@@ -144,7 +144,17 @@ type Report struct {
 	ServerCPUs   float64 `json:"server_cpu_s"`
 	PostgresCPUs float64 `json:"postgres_cpu_s"`
 	LoadCPUs     float64 `json:"load_cpu_s"`
-	LoadAverage  string  `json:"load_average"`
+	// The same parts' time runnable but waiting for a core during the
+	// measured phase (see CPU): a load generator that waited long was
+	// starved by what it measures.
+	ServerWaits   float64 `json:"server_wait_s"`
+	PostgresWaits float64 `json:"postgres_wait_s"`
+	LoadWaits     float64 `json:"load_wait_s"`
+	LoadAverage   string  `json:"load_average"`
+	// Priority says how the scheduler was asked to weigh the load
+	// generator against the server and PostgreSQL (see FavourSelf); the
+	// liggare-load command fills it in.
+	Priority string `json:"priority,omitempty"`
 	// PGWriteXacts is how many writing transactions PostgreSQL began
 	// during the measured phase (ingest groups, session openings, the
 	// reconciler's passes, ...; see Env.WriteXacts).
@@ -214,10 +224,15 @@ func (r Report) String() string {
 		r.RSSBeforeKiB, r.RSSAfterKiB, r.KiBPerConn)
 	fmt.Fprintf(&b, "  CPU:            server %.2f s, PostgreSQL %.2f s (%d writing transactions), load generator %.2f s\n",
 		r.ServerCPUs, r.PostgresCPUs, r.PGWriteXacts, r.LoadCPUs)
+	fmt.Fprintf(&b, "  run queue:      server %.2f s, PostgreSQL %.2f s, load generator %.2f s runnable, waiting for a core\n",
+		r.ServerWaits, r.PostgresWaits, r.LoadWaits)
 	if r.VsOneReplica > 0 {
 		fmt.Fprintf(&b, "  vs one replica: %.2fx the taps/s\n", r.VsOneReplica)
 	}
 	fmt.Fprintf(&b, "  load average:   %s\n", r.LoadAverage)
+	if r.Priority != "" {
+		fmt.Fprintf(&b, "  priority:       %s\n", r.Priority)
+	}
 	return b.String()
 }
 
@@ -268,6 +283,7 @@ func (r *run) end(terms []Member) error {
 	r.report.PGWriteXacts = xact - r.xact0
 	d := cpu.Sub(r.cpu0)
 	r.report.ServerCPUs, r.report.PostgresCPUs, r.report.LoadCPUs = d.Server.Seconds(), d.Postgres.Seconds(), d.Self.Seconds()
+	r.report.ServerWaits, r.report.PostgresWaits, r.report.LoadWaits = d.ServerWait.Seconds(), d.PostgresWait.Seconds(), d.SelfWait.Seconds()
 	lat, made := AckLatencies(terms)
 	r.report.TapsMade, r.report.TapsAcked = made, len(lat)
 	if r.report.Seconds > 0 {
