@@ -71,24 +71,7 @@ func TestReconcileRetakenTapAfterCardChangedHands(t *testing.T) {
 // if every tap had been taken in after it.
 func TestMigrationMovesCountedTapsToPeriods(t *testing.T) {
 	old := pgtest.NewEmpty(t)
-	upTo8 := fstest.MapFS{}
-	dir := filepath.Join("..", "db", "migrations")
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if e.Name() <= "0008_~" {
-			data, err := os.ReadFile(filepath.Join(dir, e.Name()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			upTo8[e.Name()] = &fstest.MapFile{Data: data}
-		}
-	}
-	if err := db.MigrateFS(t.Context(), old, upTo8, nil); err != nil {
-		t.Fatal(err)
-	}
+	migrateUpTo(t, old, "0008")
 	f := newFixture(t, old)
 	taps := []tapSpec{
 		{"TOG", "AA0000000001", "2026-11-20 07:00:00"},
@@ -188,5 +171,32 @@ func TestMigrationMovesCountedTapsToPeriods(t *testing.T) {
 	}
 	if diff := cmp.Diff(resolutions(t, fresh), resolutions(t, old)); diff != "" {
 		t.Errorf("tap_resolutions, migrated (-fresh +migrated):\n%s", diff)
+	}
+}
+
+// migrateUpTo applies the migrations whose names sort at or before
+// through (a version, "0010").
+func migrateUpTo(t testing.TB, pool *pgxpool.Pool, through string) {
+	t.Helper()
+	fsys := fstest.MapFS{}
+	dir := filepath.Join("..", "db", "migrations")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() <= through+"_~" {
+			data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fsys[e.Name()] = &fstest.MapFile{Data: data}
+		}
+	}
+	if len(fsys) == 0 {
+		t.Fatalf("no migrations through %s", through)
+	}
+	if err := db.MigrateFS(t.Context(), pool, fsys, nil); err != nil {
+		t.Fatal(err)
 	}
 }
