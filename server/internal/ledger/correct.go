@@ -178,12 +178,16 @@ func (s *Store) correct(ctx context.Context, tx pgx.Tx, viewer int64, c Correcti
 		return nil
 	}
 	// tapAtSite checks the tap was made at the site and returns its span.
+	// It reads the site's taps at the tap's event time: tap_resolutions by
+	// tap id would read every current period of the site (migration 0014).
 	tapAtSite := func(id TapID) (span, *int64, error) {
 		var at time.Time
 		var person *int64
 		err := tx.QueryRow(ctx, `
-			SELECT event_time, person_id FROM tap_resolutions
-			WHERE terminal_id = $1 AND store_epoch = $2 AND seq = $3 AND site_id = $4`,
+			SELECT tr.event_time, tr.person_id
+			FROM taps t, tap_resolutions_between($4, t.event_time, t.event_time + interval '1 microsecond') tr
+			WHERE t.terminal_id = $1 AND t.store_epoch = $2 AND t.seq = $3
+			  AND tr.terminal_id = t.terminal_id AND tr.store_epoch = t.store_epoch AND tr.seq = t.seq`,
 			id.Terminal, id.Epoch, id.Seq, c.SiteID).Scan(&at, &person)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return span{}, nil, ErrNotFound
@@ -336,10 +340,17 @@ func reresolve(ctx context.Context, tx pgx.Tx, corrID int64, touch func(int64, s
 	rows, err := tx.Query(ctx, `
 		WITH c AS (SELECT * FROM corrections WHERE correction_id = $1),
 		affected AS (
+			-- A corrected tap is at the correction's site (Correct checks
+			-- it, and a tap never changes site): read by its event time,
+			-- as in tapAtSite.
+			SELECT tr.* FROM c, taps t,
+			     tap_resolutions_between(c.site_id, t.event_time, t.event_time + interval '1 microsecond') tr
+			WHERE c.kind IN ('void_tap', 'reassign_tap') AND t.terminal_id = c.tap_terminal_id
+			  AND t.store_epoch = c.tap_store_epoch AND t.seq = c.tap_seq
+			  AND tr.terminal_id = t.terminal_id AND tr.store_epoch = t.store_epoch AND tr.seq = t.seq
+			UNION ALL
 			SELECT tr.* FROM tap_resolutions tr, c
-			WHERE (c.kind IN ('void_tap', 'reassign_tap') AND tr.terminal_id = c.tap_terminal_id
-			       AND tr.store_epoch = c.tap_store_epoch AND tr.seq = c.tap_seq)
-			   OR (c.kind = 'assign_card' AND tr.site_id = c.site_id AND tr.card_ident = c.card_ident)),
+			WHERE c.kind = 'assign_card' AND tr.site_id = c.site_id AND tr.card_ident = c.card_ident),
 		live AS (SELECT * FROM corrections co WHERE NOT EXISTS (SELECT 1 FROM corrections w WHERE w.withdraws = co.correction_id)),
 		resolved AS (
 			SELECT a.terminal_id, a.store_epoch, a.seq, a.event_time, a.site_id, a.card_ident, a.mode, a.direction,

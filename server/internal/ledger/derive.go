@@ -104,6 +104,8 @@ type Rules struct {
 	DoubleTapWindow time.Duration
 	// MaxOpen: a period open longer than this is never closed by a later
 	// check-out: it is flagged as a missing check-out for a person to fix.
+	// At most MaxManualPeriod (24 h): work_periods refuses a longer period
+	// (migration 0014), which tap_resolutions_between relies on.
 	MaxOpen time.Duration
 }
 

@@ -293,16 +293,22 @@ func (j *Job) loadOrgs(ctx context.Context) (map[int64]org, error) {
 // Activity is anything that shows the person's data in use: the person's
 // registration, their cards' registration or update, every version of their
 // work periods, their taps, and corrections concerning them.
+//
+// Taps are read from tap_marks, not tap_resolutions: a counted tap (the
+// view's other rows) is named by a current period of the person, at its
+// site and at the time of that period's end (migration 0014), so the
+// periods already bring its site and time. The view would parse and join
+// every period's refs for nothing.
 const activitySQL = `
 	SELECT a.person_id, a.latest, ARRAY(
 		SELECT DISTINCT s.org_id FROM sites s WHERE s.site_id IN (
 			SELECT wp.site_id FROM work_periods wp WHERE wp.person_id = a.person_id
-			UNION SELECT tr.site_id FROM tap_resolutions tr WHERE tr.person_id = a.person_id
+			UNION SELECT tm.site_id FROM tap_marks tm WHERE tm.person_id = a.person_id
 			UNION SELECT c.site_id FROM corrections c WHERE c.person_id = a.person_id)) AS owners
 	FROM (
 		SELECT p.person_id, greatest(p.created_at,
 			(SELECT max(greatest(wp.start_at, wp.end_at)) FROM work_periods wp WHERE wp.person_id = p.person_id),
-			(SELECT max(tr.event_time) FROM tap_resolutions tr WHERE tr.person_id = p.person_id),
+			(SELECT max(tm.event_time) FROM tap_marks tm WHERE tm.person_id = p.person_id),
 			(SELECT max(greatest(c.created_at, c.start_at, c.end_at)) FROM corrections c WHERE c.person_id = p.person_id),
 			(SELECT max(greatest(k.created_at, k.updated_at)) FROM cards k WHERE k.person_id = p.person_id)) AS latest
 		FROM persons p
