@@ -4,14 +4,16 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/liggare/liggare/server/internal/pgtest"
 )
 
 // The derived tables check their references with statement triggers
-// (migration 0008) instead of foreign keys: the same promise, checked once
-// per statement.
+// (migrations 0008 and 0015) instead of foreign keys: the same promise,
+// checked once per statement.
 func TestLedgerReferencesAreChecked(t *testing.T) {
 	pool := pgtest.New(t)
 	f := newFixture(t, pool)
@@ -54,4 +56,74 @@ func TestLedgerReferencesAreChecked(t *testing.T) {
 	loner := scalar(t, pool, `INSERT INTO persons (org_id, name, id_kind, id_enc, id_index, id_masked)
 		VALUES ($1, 'Loner', 'personnummer', '\x00', '\x0a', '19800101-****') RETURNING person_id`, f.owner)
 	exec(t, pool, `DELETE FROM persons WHERE person_id = $1`, loner)
+}
+
+// A registry row deleted while a ledger row naming it is being written
+// (migration 0015): whichever commits first, the other fails, and the
+// ledger never names a row that is gone.
+func TestLedgerReferencesUnderConcurrentDelete(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.New(t)
+	f := newFixture(t, pool)
+	person := func(name string) int64 {
+		return scalar(t, pool, `INSERT INTO persons (org_id, name, id_kind, id_enc, id_index, id_masked)
+			VALUES ($1, $2, 'personnummer', '\x00', $3::bytea, '19800101-****') RETURNING person_id`, f.owner, name, []byte(name))
+	}
+	const insert = `INSERT INTO work_periods (site_id, person_id, org_id, start_at) VALUES ($1, $2, $3, now())`
+	const del = `DELETE FROM persons WHERE person_id = $1`
+	// waiting returns once another session waits for a lock, or the
+	// statement meant to wait has finished (which the caller then sees).
+	waiting := func(done <-chan error) {
+		t.Helper()
+		for len(done) == 0 {
+			if scalar(t, pool, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`) > 0 {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	wantFK := func(what string, err error) {
+		t.Helper()
+		if pe, ok := errors.AsType[*pgconn.PgError](err); !ok || pe.Code != "23503" {
+			t.Errorf("%s: err = %v, want foreign_key_violation (23503)", what, err)
+		}
+	}
+	for _, c := range []struct {
+		name, first, second string
+	}{
+		{"period written, then the person deleted", insert, del},
+		{"person deleted, then a period written", del, insert},
+	} {
+		p := person(c.name)
+		args := map[string][]any{insert: {f.site, p, f.owner}, del: {p}}
+		tx, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, c.first, args[c.first]...); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := pool.Exec(ctx, c.second, args[c.second]...)
+			done <- err
+		}()
+		waiting(done)
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		wantFK(c.name, <-done)
+		if n := scalar(t, pool, `SELECT count(*) FROM work_periods w WHERE NOT EXISTS (SELECT 1 FROM persons p WHERE p.person_id = w.person_id)`); n != 0 {
+			t.Errorf("%s: %d periods name a person that is gone", c.name, n)
+		}
+	}
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	_, err = tx.Exec(ctx, del, person("in repeatable read"))
+	if pe, ok := errors.AsType[*pgconn.PgError](err); !ok || pe.Code != "0A000" {
+		t.Errorf("delete in REPEATABLE READ: err = %v, want feature_not_supported (0A000)", err)
+	}
 }
