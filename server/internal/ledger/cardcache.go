@@ -202,58 +202,71 @@ func readAssignments(ctx context.Context, tx pgx.Tx, terminals []string) (map[st
 	return out, version, nil
 }
 
-// resolve returns the person behind each (site, card id) of taps, and the
-// employers of those people, as the registry stands at version (read in
-// the statement that took the taps) or later.
-func (c *cardCache) resolve(ctx context.Context, tx pgx.Tx, taps []newTap, version int64) (map[cardAt]int64, map[int64]int64, error) {
-	seen := make(map[cardAt]bool, len(taps))
-	var keys []cardAt
-	for _, nt := range taps {
-		if !nt.hasSite {
-			continue
-		}
-		k := cardAt{nt.site, nt.card}
-		if !seen[k] {
-			seen[k] = true
-			keys = append(keys, k)
-		}
-	}
-	persons := make(map[cardAt]int64, len(keys))
-	orgs := make(map[int64]int64, len(keys))
+// resolve sets the person of each tap at a site (0 where its card id
+// resolves to nobody), as the registry stands at version (read in the
+// statement that took the taps) or later, and returns the employers of
+// those people.
+func (c *cardCache) resolve(ctx context.Context, tx pgx.Tx, taps []newTap, version int64) (map[int64]int64, error) {
+	orgs := make(map[int64]int64)
 	for {
-		misses := c.lookup(keys, version, persons, orgs)
+		misses := c.lookup(taps, version, orgs)
 		if len(misses) == 0 {
-			return persons, orgs, nil
+			return orgs, nil
 		}
 		got, gotOrgs, at, err := resolveCards(ctx, tx, misses)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		c.store(at, got, gotOrgs)
 		if at == version {
-			for k, p := range got {
-				if p != 0 {
-					persons[k], orgs[p] = p, gotOrgs[p]
+			for i := range taps {
+				nt := &taps[i]
+				if p, ok := got[cardAt{nt.site, nt.card}]; ok && nt.hasSite && nt.person == 0 && p != 0 {
+					nt.person, orgs[p] = p, gotOrgs[p]
 				}
 			}
-			return persons, orgs, nil
+			return orgs, nil
 		}
 		// The registry changed after the taps were taken: answer every
 		// card at the newer version, not some at each.
 		version = at
-		clear(persons)
 		clear(orgs)
+		for i := range taps {
+			taps[i].person = 0
+		}
 	}
 }
 
-// lookup adds the cached answers at version to persons and orgs, and
-// returns the keys it has none for.
-func (c *cardCache) lookup(keys []cardAt, version int64, persons map[cardAt]int64, orgs map[int64]int64) []cardAt {
-	return lookupAt(c, version, c.person, keys, func(k cardAt, p int64) {
-		if p != 0 {
-			persons[k], orgs[p] = p, c.org[p]
+// lookup sets the person of each tap at a site whose answer the cache
+// holds at version, adds their employers to orgs, and returns the (site,
+// card id)s it has no answer for, each once.
+func (c *cardCache) lookup(taps []newTap, version int64, orgs map[int64]int64) []cardAt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var misses []cardAt
+	var missed map[cardAt]bool
+	for i := range taps {
+		nt := &taps[i]
+		if !nt.hasSite {
+			continue
 		}
-	})
+		k := cardAt{nt.site, nt.card}
+		p, ok := c.person[k]
+		if !ok || c.version != version {
+			if missed == nil {
+				missed = make(map[cardAt]bool)
+			}
+			if !missed[k] {
+				missed[k] = true
+				misses = append(misses, k)
+			}
+			continue
+		}
+		if p != 0 {
+			nt.person, orgs[p] = p, c.org[p]
+		}
+	}
+	return misses
 }
 
 // store keeps answers read at version, unless the cache already holds

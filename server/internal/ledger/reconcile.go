@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -290,6 +291,9 @@ type newTap struct {
 	site    int64
 	hasSite bool
 	mode    string
+	// person is the person its card id resolves to at the site (0 for
+	// nobody): set by cardCache.resolve.
+	person int64
 }
 
 // step takes in the taps of the next inbox rows, within StepTaps and
@@ -391,7 +395,7 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx) (int, []int64, error) 
 	if err != nil {
 		return 0, nil, err
 	}
-	persons, orgs, err := r.cards.resolve(ctx, tx, taps, registry)
+	orgs, err := r.cards.resolve(ctx, tx, taps, registry)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -409,8 +413,8 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx) (int, []int64, error) 
 		rv.nt, rv.mode, rv.mark = nt, "in", "unassigned"
 		if nt.hasSite {
 			rv.site, rv.mode, rv.mark = &taps[i].site, nt.mode, "unknown_card"
-			if p, ok := persons[cardAt{nt.site, nt.card}]; ok {
-				rv.personID = p
+			if nt.person != 0 {
+				rv.personID = nt.person
 				rv.person, rv.mark = &rv.personID, "pending"
 			}
 		}
@@ -418,16 +422,36 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx) (int, []int64, error) 
 	// Another reconciler (a worker, a replica) may be taking in taps of
 	// the same people: lock the people, so that derivations of one person
 	// never interleave.
-	spans := make(map[pair]span, len(taps))
-	fresh := make(map[pair][]freshTap, len(taps))
+	// The fresh taps grouped by pair, each group a part of one slice.
+	type pairTap struct {
+		k  pair
+		ft freshTap
+	}
+	all := make([]pairTap, 0, len(taps))
 	for i, rv := range res {
 		if rv.person == nil {
 			continue
 		}
-		k := pair{*rv.site, *rv.person}
-		spans[k] = spans[k].add(rv.nt.at)
 		mode, _ := ParseMode(rv.mode)
-		fresh[k] = append(fresh[k], freshTap{id: rv.nt.id, idx: i, ev: Event{Ref: rv.nt.id.Ref(), At: rv.nt.at, Mode: mode}})
+		all = append(all, pairTap{pair{*rv.site, *rv.person}, freshTap{id: rv.nt.id, idx: i, ev: Event{Ref: rv.nt.id.Ref(), At: rv.nt.at, Mode: mode}}})
+	}
+	slices.SortFunc(all, func(a, b pairTap) int {
+		return cmp.Or(cmp.Compare(a.k.site, b.k.site), cmp.Compare(a.k.person, b.k.person))
+	})
+	fts := make([]freshTap, len(all))
+	for i, pt := range all {
+		fts[i] = pt.ft
+	}
+	spans := make(map[pair]span, len(all))
+	fresh := make(map[pair][]freshTap, len(all))
+	for i := 0; i < len(all); {
+		j, k := i, all[i].k
+		var sp span
+		for ; j < len(all) && all[j].k == k; j++ {
+			sp = sp.add(all[j].ft.ev.At)
+		}
+		spans[k], fresh[k] = sp, fts[i:j:j]
+		i = j
 	}
 	if err := lockPairs(ctx, tx, spans); err != nil {
 		return 0, nil, err
