@@ -156,6 +156,7 @@ func TestMigrationMovesCountedTapsToPeriods(t *testing.T) {
 	if err := db.Migrate(t.Context(), old, nil); err != nil {
 		t.Fatal(err)
 	}
+	old.Reset() // statements prepared before the migration (a server restarts to migrate)
 	if diff := cmp.Diff(before, resolutions(t, old)); diff != "" {
 		t.Errorf("tap_resolutions after the migration (-before +after):\n%s", diff)
 	}
@@ -252,6 +253,7 @@ func TestMigrationQueuesEachTapOnce(t *testing.T) {
 	if err := db.Migrate(t.Context(), old, nil); err != nil {
 		t.Fatal(err)
 	}
+	old.Reset() // statements prepared before the migration (a server restarts to migrate)
 	type inboxRow struct {
 		Terminal string
 		From, To int64
