@@ -17,12 +17,14 @@
 // past moment can be produced.
 //
 // The Reconciler takes stored taps in from a durable inbox, where ingest
-// queues each tap once, a step (one transaction) of up to a few thousand
-// taps at a time. A step takes and deletes inbox rows, resolves each tap's
-// site, reader mode and person (from a cache kept exact by the registry
-// version, cardcache.go), locks the people concerned, loads their events
-// and current periods around the new taps, re-derives, and writes the
-// periods that changed and the taps' marks.
+// queues each tap once, with its card id and event time, in runs of
+// consecutive sequence numbers. A step (one transaction) takes and deletes
+// inbox rows: an equal share, among the workers, of the taps queued ahead
+// of it, and at most a few thousand. It resolves each tap's site and reader
+// mode (the terminal's assignment) and person from a cache kept exact by
+// the registry version (cardcache.go), locks the people concerned, loads
+// their events and current periods around the new taps, re-derives, and
+// writes the periods that changed and the taps' marks.
 //
 // A counted tap is kept by the current period that names it (start_ref or
 // end_ref, with its reader mode); only the others (double, void, unknown
