@@ -349,8 +349,21 @@ func reresolve(ctx context.Context, tx pgx.Tx, corrID int64, touch func(int64, s
 			  AND t.store_epoch = c.tap_store_epoch AND t.seq = c.tap_seq
 			  AND tr.terminal_id = t.terminal_id AND tr.store_epoch = t.store_epoch AND tr.seq = t.seq
 			UNION ALL
-			SELECT tr.* FROM tap_resolutions tr, c
-			WHERE c.kind = 'assign_card' AND tr.site_id = c.site_id AND tr.card_ident = c.card_ident),
+			-- An assigned card id's taps at the site: the taps with that
+			-- card id of each terminal while it stood at the site (a tap's
+			-- site is its terminal's assignment at its event time), each
+			-- read at its own time. This reads the site's terminals' taps,
+			-- not the site's whole ledger as the view would.
+			SELECT tr.* FROM c
+			JOIN terminal_assignments ta ON ta.site_id = c.site_id
+			CROSS JOIN LATERAL (
+				SELECT min(n.valid_from) AS until FROM terminal_assignments n
+				WHERE n.terminal_id = ta.terminal_id AND n.valid_from > ta.valid_from) nx
+			JOIN taps t ON t.terminal_id = ta.terminal_id AND t.card_id = c.card_ident
+			     AND t.event_time >= ta.valid_from AND (nx.until IS NULL OR t.event_time < nx.until)
+			CROSS JOIN LATERAL tap_resolutions_between(c.site_id, t.event_time, t.event_time + interval '1 microsecond') tr
+			WHERE c.kind = 'assign_card'
+			  AND tr.terminal_id = t.terminal_id AND tr.store_epoch = t.store_epoch AND tr.seq = t.seq),
 		live AS (SELECT * FROM corrections co WHERE NOT EXISTS (SELECT 1 FROM corrections w WHERE w.withdraws = co.correction_id)),
 		resolved AS (
 			SELECT a.terminal_id, a.store_epoch, a.seq, a.event_time, a.site_id, a.card_ident, a.mode, a.direction,

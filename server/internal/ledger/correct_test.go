@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 	"github.com/liggare/liggare/server/internal/pgtest"
 )
 
@@ -280,5 +281,54 @@ func TestTenantIsolation(t *testing.T) {
 		if diff := cmp.Diff(tc.taps, who); diff != "" {
 			t.Errorf("viewer %d Taps (-want +got):\n%s", tc.viewer, diff)
 		}
+	}
+}
+
+// Assigning a card id moves every tap with that id at the site, and none
+// elsewhere: taps counted for the card's holder before it changed hands,
+// taps of the holder after, and taps of a kiosk moved to the site from
+// another (where its earlier taps stay).
+func TestAssignCardMovesEveryTapAtTheSite(t *testing.T) {
+	pool := pgtest.New(t)
+	f := newFixture(t, pool)
+	s := NewStore(pool, Rules{})
+	r := NewReconciler(pool, ReconcilerOptions{})
+	const card = "AA0000000001"
+	f.upload(t, tapSpec{"IN", card, "2026-11-18 07:00:00"}, tapSpec{"OUT", card, "2026-11-18 16:00:00"})
+	drain(t, r)
+	// The card changes hands: Bertil's from now on.
+	exec(t, pool, `UPDATE cards SET org_id = $1, person_id = $2 WHERE card_number = $3`, f.sub, f.bertil, card)
+	exec(t, pool, `DELETE FROM card_chips WHERE chip_uid = '04A1B2C3D4E5F6'`)
+	f.upload(t, tapSpec{"IN", card, "2026-11-19 07:00:00"}, tapSpec{"OUT", card, "2026-11-19 16:00:00"},
+		tapSpec{"TOG2", card, "2026-11-19 07:10:00"}, tapSpec{"TOG2", card, "2026-11-19 15:50:00"})
+	drain(t, r)
+	// The second site's kiosk moves to the first site.
+	exec(t, pool, `INSERT INTO terminal_assignments (terminal_id, valid_from, site_id, direction, recorded_by)
+		VALUES ('TOG2', '2026-11-20 00:00:00+01', $1, 'toggle', 'test')`, f.site)
+	f.upload(t, tapSpec{"TOG2", card, "2026-11-20 07:00:00"}, tapSpec{"TOG2", card, "2026-11-20 16:00:00"})
+	drain(t, r)
+	if n := scalar(t, pool, `SELECT count(*) FROM tap_resolutions WHERE site_id = $1 AND card_ident = $2 AND person_id = $3`, f.site, card, f.bertil); n != 4 {
+		t.Fatalf("%d taps at the site counted for Bertil before the assignment, want 4", n)
+	}
+
+	correct(t, s, f.owner, Correction{Kind: AssignCard, SiteID: f.site, PersonID: f.anna, CardIdent: card, Reason: "kortet är Annas"})
+	drain(t, r)
+	type count struct{ Site, Person, Taps int64 }
+	rows, err := pool.Query(context.Background(), `SELECT site_id, person_id, count(*) FROM tap_resolutions
+		WHERE card_ident = $1 GROUP BY 1, 2 ORDER BY 1, 2`, card)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[count])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []count{{f.site, f.anna, 6}, {f.site2, f.bertil, 2}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("taps of the card by site and person (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"11-18 07:00 - 11-18 16:00", "11-19 07:00 - 11-19 16:00", "11-20 07:00 - 11-20 16:00"},
+		f.periods(t, f.site, f.anna)); diff != "" {
+		t.Errorf("Anna's periods at the site (-want +got):\n%s", diff)
 	}
 }
