@@ -321,9 +321,6 @@ func (s *Store) correct(ctx context.Context, tx pgx.Tx, viewer int64, c Correcti
 	if err != nil {
 		return 0, err
 	}
-	if err := lockPairs(ctx, tx, touched); err != nil {
-		return 0, err
-	}
 	if _, err := rederive(ctx, tx, touched, s.rules, nil, nil, nil, gone); err != nil {
 		return 0, err
 	}

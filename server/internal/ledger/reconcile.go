@@ -37,7 +37,7 @@ const (
 )
 
 // Steps and PostgreSQL's lock table. A step holds a transaction-scoped
-// advisory lock per (site, person) it takes taps of (lockPairs): up to
+// advisory lock per (site, person) it takes taps of (pairLocks): up to
 // locksPerTap per tap. PostgreSQL keeps them in one shared table of
 // max_locks_per_transaction × (max_connections +
 // max_prepared_transactions) entries, for all backends together; a step
@@ -419,10 +419,10 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx) (int, []int64, error) 
 			}
 		}
 	}
-	// Another reconciler (a worker, a replica) may be taking in taps of
-	// the same people: lock the people, so that derivations of one person
-	// never interleave.
 	// The fresh taps grouped by pair, each group a part of one slice.
+	// Another reconciler (a worker, a replica) may be taking in taps of
+	// the same people: rederive locks the pairs, so that derivations of one
+	// person never interleave.
 	type pairTap struct {
 		k  pair
 		ft freshTap
@@ -452,9 +452,6 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx) (int, []int64, error) 
 		}
 		spans[k], fresh[k] = sp, fts[i:j:j]
 		i = j
-	}
-	if err := lockPairs(ctx, tx, spans); err != nil {
-		return 0, nil, err
 	}
 	derived := make([]derivedMark, len(res))
 	sites, err := rederive(ctx, tx, spans, r.opts.Rules, fresh, derived, orgs, nil)

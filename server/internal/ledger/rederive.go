@@ -90,7 +90,9 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 	if len(touched) == 0 {
 		return nil, nil
 	}
-	// The caller holds the (site, person) locks (lockPairs).
+	// The pairs are locked (pairLocks) by the statement that first loads
+	// them, in the same round trip.
+	locks := pairLocks(touched)
 	w := rules.MaxOpen + rules.DoubleTapWindow
 	works := make([]work, 0, len(touched))
 	for p, s := range touched {
@@ -110,9 +112,10 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 			// today's tap.
 			wk.items = carve(&sc.items, itemsPerWork)[:0]
 		}
-		if now, err = loadWork(ctx, tx, pending, w, gone); err != nil {
+		if now, err = loadWork(ctx, tx, pending, w, gone, locks); err != nil {
 			return nil, err
 		}
+		locks = nil // held
 		var again []*work
 		for _, wk := range pending {
 			for _, ft := range fresh[wk.pair] {
@@ -412,7 +415,7 @@ func equalPtr(a, b *string) bool {
 // each work item's window, and returns the transaction's time. Periods are
 // read from w (MaxOpen and more) before the window, for the counted taps
 // they name in it; those anchored in the window are the stored ones.
-func loadWork(ctx context.Context, tx pgx.Tx, items []*work, w time.Duration, gone map[TapID]bool) (time.Time, error) {
+func loadWork(ctx context.Context, tx pgx.Tx, items []*work, w time.Duration, gone map[TapID]bool, locks []int64) (time.Time, error) {
 	sites := make([]int64, len(items))
 	persons := make([]int64, len(items))
 	los := make([]time.Time, len(items))
@@ -425,6 +428,9 @@ func loadWork(ctx context.Context, tx pgx.Tx, items []*work, w time.Duration, go
 		plos[i] = lo.Add(-w)
 	}
 	var b pgx.Batch
+	if locks != nil {
+		b.Queue(lockPairsSQL, pgarray.Int8(locks))
+	}
 	b.Queue(`
 		WITH p AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::timestamptz[])
 		           WITH ORDINALITY AS p(site_id, person_id, lo, hi, i))
@@ -591,19 +597,19 @@ func (p Period) normal() Period {
 	return p
 }
 
-// lockPairs serialises derivation per (site, person) across transactions
-// and server replicas with transaction-scoped advisory locks, taken in one
-// sorted pass so that two reconcilers never deadlock. Two pairs sharing a
-// key only wait for each other needlessly.
-func lockPairs(ctx context.Context, tx pgx.Tx, pairs map[pair]span) error {
+// pairLocks returns the keys of the transaction-scoped advisory locks
+// that serialise derivation per (site, person) across transactions and
+// server replicas, sorted, so that two transactions taking them in one
+// statement never deadlock. Two pairs sharing a key only wait for each
+// other needlessly.
+func pairLocks(pairs map[pair]span) []int64 {
 	keys := make([]int64, 0, len(pairs))
 	for p := range pairs {
 		keys = append(keys, p.site<<32^p.person&0xffffffff)
 	}
 	slices.Sort(keys)
-	keys = slices.Compact(keys)
-	if _, err := tx.Exec(ctx, `SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest($1::bigint[]) AS k ORDER BY 1) s`, pgarray.Int8(keys)); err != nil {
-		return fmt.Errorf("lock people: %w", err)
-	}
-	return nil
+	return slices.Compact(keys)
 }
+
+// lockPairsSQL takes the locks of pairLocks, in their order.
+const lockPairsSQL = `SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest($1::bigint[]) AS k ORDER BY 1) s`
