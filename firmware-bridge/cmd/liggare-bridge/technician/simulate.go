@@ -117,9 +117,11 @@ func simulate(ctx context.Context, args []string, out, stderr io.Writer) error {
 		if !sleepCtx(ctx, time.Duration(rng.Int64N(int64(2**interval)+1))) {
 			break
 		}
-		i := pickWorker(rng, *cards, last)
+		i, ok := pickWorker(rng, *cards, last)
+		if !ok {
+			continue // everyone tapped within the hold-off: wait
+		}
 		what, err := r.present(ctx, i)
-		last[i] = time.Now()
 		now := time.Now().Format(tsFormat)
 		switch {
 		case errors.Is(err, errSkipped):
@@ -131,6 +133,7 @@ func simulate(ctx context.Context, args []string, out, stderr io.Writer) error {
 			return err
 		}
 		presented++
+		last[i] = time.Now()
 		fmt.Fprintf(out, "%s  presented %s  (worker %d, card %s)\n", now, what, i, crew.CardNumber(i))
 	}
 	if ctx.Err() == nil {
@@ -147,14 +150,20 @@ func simulate(ctx context.Context, args []string, out, stderr io.Writer) error {
 // (reader.DefaultHoldOff), which would be one tap.
 const repeatAfter = reader.DefaultHoldOff + time.Second
 
-// pickWorker picks a worker at random, preferring one who has not
-// presented a card within repeatAfter.
-func pickWorker(rng *rand.Rand, n int, last map[int]time.Time) int {
-	i := rng.IntN(n)
-	for try := 0; try < 2*n && time.Since(last[i]) < repeatAfter; try++ {
-		i = rng.IntN(n)
+// pickWorker picks at random a worker who has not presented a card within
+// repeatAfter, and reports false when there is none. (A card that could
+// not be presented does not count: the worker may try again at once.)
+func pickWorker(rng *rand.Rand, n int, last map[int]time.Time) (int, bool) {
+	free := make([]int, 0, n)
+	for i := range n {
+		if t, ok := last[i]; !ok || time.Since(t) >= repeatAfter {
+			free = append(free, i)
+		}
 	}
-	return i
+	if len(free) == 0 {
+		return 0, false
+	}
+	return free[rng.IntN(len(free))], true
 }
 
 // removeLink removes the simulator's symbolic link, leaving anything else
