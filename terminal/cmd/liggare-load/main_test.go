@@ -113,6 +113,11 @@ func TestScenarios(t *testing.T) {
 		if rs[0].PGWriteXacts <= 0 {
 			t.Errorf("storm: %d writing transactions in PostgreSQL, want some", rs[0].PGWriteXacts)
 		}
+		// pg_stat_wal may lag a short phase by a second; it never goes back.
+		if rs[0].PGWALMiB < 0 || rs[0].PGWALWrites < 0 || rs[0].PGWALFPI < 0 || rs[0].PGWALBuffersFull < 0 {
+			t.Errorf("storm: WAL %v MiB, %d writes, %d full-page images, buffers full %d times; want none negative",
+				rs[0].PGWALMiB, rs[0].PGWALWrites, rs[0].PGWALFPI, rs[0].PGWALBuffersFull)
+		}
 		if rs[0].SessionFailures != 0 || !strings.HasPrefix(rs[0].TerminalKind, loadgen.KindSim) {
 			t.Errorf("report = %+v, want sim terminals and no failed session", rs[0])
 		}

@@ -143,6 +143,12 @@ type PGCounts struct {
 	// that began many measures the start of the servers' pools as well
 	// as their work.
 	Sessions int64
+	// WAL from pg_stat_wal (reported with the same delay): bytes
+	// written to the log, full-page images among them, how often a
+	// backend found the WAL buffers full and wrote them out itself, and
+	// write() calls. Many concurrent writers make more, smaller writes
+	// of the same log.
+	WALBytes, WALFPI, WALBuffersFull, WALWrites int64
 }
 
 // Counts reads the cluster's running totals.
@@ -154,7 +160,9 @@ func (e *Env) Counts(ctx context.Context) (PGCounts, error) {
 	defer conn.Close(ctx)
 	var c PGCounts
 	if err := conn.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint,
-		(SELECT sum(sessions)::bigint FROM pg_stat_database)`).Scan(&c.WriteXacts, &c.Sessions); err != nil {
+		(SELECT sum(sessions)::bigint FROM pg_stat_database),
+		w.wal_bytes::bigint, w.wal_fpi, w.wal_buffers_full, w.wal_write
+		FROM pg_stat_wal w`).Scan(&c.WriteXacts, &c.Sessions, &c.WALBytes, &c.WALFPI, &c.WALBuffersFull, &c.WALWrites); err != nil {
 		return PGCounts{}, fmt.Errorf("loadgen: counts: %w", err)
 	}
 	return c, nil

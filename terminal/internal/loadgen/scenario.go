@@ -168,6 +168,12 @@ type Report struct {
 	// measured phase (see PGCounts.Sessions): a phase measured on warm
 	// pools begins few but the harness's own.
 	PGSessions int64 `json:"pg_sessions"`
+	// The phase's write-ahead log (see PGCounts): MiB, full-page
+	// images, times a backend found the WAL buffers full, write() calls.
+	PGWALMiB         float64 `json:"pg_wal_mib"`
+	PGWALFPI         int64   `json:"pg_wal_fpi"`
+	PGWALBuffersFull int64   `json:"pg_wal_buffers_full"`
+	PGWALWrites      int64   `json:"pg_wal_writes"`
 	// Warmup is how many terminals per replica ran the warm-up storm
 	// before the measured phase (ScenarioConfig.Warmup; 0: none).
 	Warmup int `json:"warmup"`
@@ -242,6 +248,8 @@ func (r Report) String() string {
 	}
 	fmt.Fprintf(&b, "  CPU:            server %.2f s, PostgreSQL %.2f s (%d writing transactions, %d backends began), load generator %.2f s\n",
 		r.ServerCPUs, r.PostgresCPUs, r.PGWriteXacts, r.PGSessions, r.LoadCPUs)
+	fmt.Fprintf(&b, "  WAL:            %.0f MiB, %d full-page images, %d writes, WAL buffers full %d times\n",
+		r.PGWALMiB, r.PGWALFPI, r.PGWALWrites, r.PGWALBuffersFull)
 	fmt.Fprintf(&b, "  machine:        other processes %.2f s, idle %.2f s\n", r.OtherCPUs, r.IdleCPUs)
 	fmt.Fprintf(&b, "  run queue:      server %.2f s, PostgreSQL %.2f s, load generator %.2f s runnable, waiting for a core\n",
 		r.ServerWaits, r.PostgresWaits, r.LoadWaits)
@@ -315,6 +323,9 @@ func (r *run) end(terms []Member) error {
 		return err
 	}
 	r.report.PGWriteXacts, r.report.PGSessions = pg.WriteXacts-r.pg0.WriteXacts, pg.Sessions-r.pg0.Sessions
+	r.report.PGWALMiB = float64(pg.WALBytes-r.pg0.WALBytes) / (1 << 20)
+	r.report.PGWALFPI, r.report.PGWALBuffersFull = pg.WALFPI-r.pg0.WALFPI, pg.WALBuffersFull-r.pg0.WALBuffersFull
+	r.report.PGWALWrites = pg.WALWrites - r.pg0.WALWrites
 	if r.env.opts.Statements {
 		st, err := r.env.statements(context.Background())
 		if err != nil {
