@@ -243,7 +243,7 @@ func devDB(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	cluster, err := pglocal.Start(ctx, pglocal.Options{Dir: a.dir, Port: a.port, Durable: a.durable, Logger: logger})
+	cluster, err := pglocal.Start(ctx, pglocal.Options{Dir: a.dir, Port: a.port, Durable: a.durable, Logger: logger, ExtraConf: a.conf})
 	if err != nil {
 		return err
 	}

@@ -142,6 +142,8 @@ type devdbArgs struct {
 	dir     string
 	port    int
 	durable bool
+	// conf holds the --set settings, last one of a name wins.
+	conf map[string]string
 }
 
 func devdbFlags(a *devdbArgs) *flagenv.FlagSet {
@@ -149,6 +151,18 @@ func devdbFlags(a *devdbArgs) *flagenv.FlagSet {
 	f.StringVar(&a.dir, "dir", ".demo/pg", "cluster folder (created when missing, reused otherwise)")
 	f.IntVar(&a.port, "port", 54329, "port (unix socket only; no TCP listener)")
 	f.BoolVar(&a.durable, "durable", true, "keep fsync on; off is faster and loses data on a crash")
+	f.Func("set", "a further postgresql.conf setting NAME=VALUE, such as --set shared_preload_libraries=pg_stat_statements (repeat for more)",
+		func(v string) error {
+			name, value, ok := strings.Cut(v, "=")
+			if !ok || strings.TrimSpace(name) == "" {
+				return fmt.Errorf("%q is not NAME=VALUE", v)
+			}
+			if a.conf == nil {
+				a.conf = map[string]string{}
+			}
+			a.conf[strings.TrimSpace(name)] = value
+			return nil
+		})
 	return f
 }
 

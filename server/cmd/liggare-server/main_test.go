@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/liggare/liggare/server/internal/db"
@@ -172,5 +173,32 @@ func TestFlagsFromEnvironment(t *testing.T) {
 				t.Errorf("listen %q, database %q, log %q; want %q, %q, %q", c.cfg.Listen, c.cfg.DatabaseURL, c.log.format, tc.listen, tc.db, tc.log)
 			}
 		})
+	}
+}
+
+// TestDevDBSet checks that devdb's --set collects postgresql.conf settings,
+// the last of a name winning, and refuses what is not NAME=VALUE.
+func TestDevDBSet(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want map[string]string
+		err  bool
+	}{
+		{nil, nil, false},
+		{[]string{"--set", "shared_preload_libraries=pg_stat_statements", "--set", "work_mem=8MB", "--set", "work_mem=16MB"},
+			map[string]string{"shared_preload_libraries": "pg_stat_statements", "work_mem": "16MB"}, false},
+		{[]string{"--set", "application_name=a=b"}, map[string]string{"application_name": "a=b"}, false},
+		{[]string{"--set", "fsync"}, nil, true},
+		{[]string{"--set", "=on"}, nil, true},
+	} {
+		var a devdbArgs
+		err := devdbFlags(&a).ParseEnv(tc.args, envOf(nil))
+		if (err != nil) != tc.err {
+			t.Errorf("devdb %q: parse = %v, want error %v", tc.args, err, tc.err)
+			continue
+		}
+		if diff := cmp.Diff(tc.want, a.conf); err == nil && diff != "" {
+			t.Errorf("devdb %q: settings (-want +got):\n%s", tc.args, diff)
+		}
 	}
 }

@@ -113,8 +113,34 @@ func TestScenarios(t *testing.T) {
 		if rs[0].PGWriteXacts <= 0 {
 			t.Errorf("storm: %d writing transactions in PostgreSQL, want some", rs[0].PGWriteXacts)
 		}
+		// pg_stat_wal may lag a short phase by a second; it never goes back.
+		if rs[0].PGWALMiB < 0 || rs[0].PGWALWrites < 0 || rs[0].PGWALFPI < 0 || rs[0].PGWALBuffersFull < 0 {
+			t.Errorf("storm: WAL %v MiB, %d writes, %d full-page images, buffers full %d times; want none negative",
+				rs[0].PGWALMiB, rs[0].PGWALWrites, rs[0].PGWALFPI, rs[0].PGWALBuffersFull)
+		}
 		if rs[0].SessionFailures != 0 || !strings.HasPrefix(rs[0].TerminalKind, loadgen.KindSim) {
 			t.Errorf("report = %+v, want sim terminals and no failed session", rs[0])
+		}
+	})
+	t.Run("storm/pg-statements", func(t *testing.T) {
+		// pg_stat_statements is loaded through --pg-set's path (devdb
+		// --set) and counts the phase's statements, the ingest's COPY
+		// among them; the warm-up's backends began before the phase.
+		rs := runJSON(t, "--scenario", "storm", "--kind", "sim", "--terminals", "4", "--taps", "300", "--warmup", "2",
+			"--pg-statements", "--pg-set", "log_min_duration_statement=-1")
+		if rs[0].Warmup != 2 || rs[0].PGSessions < 0 {
+			t.Errorf("storm --warmup 2: report says warm-up %d, %d backends began; want 2, not negative", rs[0].Warmup, rs[0].PGSessions)
+		}
+		st := rs[0].PGStatements
+		if st == nil {
+			t.Fatalf("storm --pg-statements: no statements in the report %+v", rs[0])
+		}
+		copied := false
+		for _, s := range st.Top {
+			copied = copied || strings.Contains(s.Query, `copy "taps"`)
+		}
+		if st.Calls <= 0 || st.ExecMs <= 0 || !copied {
+			t.Errorf("storm --pg-statements: %d calls, %v ms executing, top %+v; want calls, time and the COPY of taps", st.Calls, st.ExecMs, st.Top)
 		}
 	})
 	t.Run("peak", func(t *testing.T) {
@@ -180,6 +206,7 @@ func TestFlags(t *testing.T) {
 		{"--server-flag", "admission-workers=4"},
 		{"--nice", "-1"},
 		{"--nice", "20"},
+		{"--pg-set", "fsync"},
 		{"extra"},
 	} {
 		var out, errOut bytes.Buffer

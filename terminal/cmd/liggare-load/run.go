@@ -84,9 +84,13 @@ type Config struct {
 	// ServerFlags are further flags for every replica's
 	// "liggare-server serve", as given (--server-flag, repeated).
 	ServerFlags []string
-	Dir         string
-	JSON        bool
-	Verbose     bool
+	// PGConf are further postgresql.conf settings (--pg-set, repeated).
+	PGConf map[string]string
+	// Statements reports what pg_stat_statements counted in each run.
+	Statements bool
+	Dir        string
+	JSON       bool
+	Verbose    bool
 }
 
 func defineFlags(fs *flag.FlagSet) *Config {
@@ -127,6 +131,19 @@ func defineFlags(fs *flag.FlagSet) *Config {
 			c.ServerFlags = append(c.ServerFlags, v)
 			return nil
 		})
+	fs.Func("pg-set", "a further postgresql.conf setting of the private cluster, NAME=VALUE (repeat for more)",
+		func(v string) error {
+			name, value, ok := strings.Cut(v, "=")
+			if !ok || name == "" {
+				return fmt.Errorf("%q is not NAME=VALUE", v)
+			}
+			if c.PGConf == nil {
+				c.PGConf = map[string]string{}
+			}
+			c.PGConf[name] = value
+			return nil
+		})
+	fs.BoolVar(&c.Statements, "pg-statements", false, "load pg_stat_statements into the cluster and report the statements of each measured phase: calls, plans, planning and execution time")
 	fs.StringVar(&c.Dir, "dir", "", "directory for the database, outboxes and logs (default: a new one under /tmp, removed afterwards); keep it short")
 	fs.BoolVar(&c.JSON, "json", false, "print one JSON report per line instead of text")
 	fs.BoolVar(&c.Verbose, "v", false, "log the harness's events to standard error")
@@ -257,7 +274,7 @@ func withEnv(ctx context.Context, cfg Config, replicas int, logger *slog.Logger,
 	f func(*loadgen.Env) (loadgen.Report, error)) (loadgen.Report, error) {
 	env, err := loadgen.StartEnv(ctx, loadgen.Options{Dir: cfg.Dir, ServerBinary: cfg.ServerBinary,
 		NoFsync: !cfg.Durable, PoolMaxConns: cfg.PoolMaxConns, Nice: cfg.Nice, IngestWorkers: cfg.Workers, Replicas: replicas, Logger: logger,
-		ServerArgs: cfg.ServerFlags})
+		ServerArgs: cfg.ServerFlags, PGConf: cfg.PGConf, Statements: cfg.Statements})
 	if err != nil {
 		return loadgen.Report{}, err
 	}

@@ -41,18 +41,30 @@ type CPU struct {
 	// ServerWait, PostgresWait and SelfWait are the run-queue waits of
 	// the same three parts.
 	ServerWait, PostgresWait, SelfWait time.Duration
+	// Busy and Idle are the whole machine's time on its cores and time
+	// idle (the first line of /proc/stat), summed over the cores. Busy
+	// less the three parts is what other processes took: on a shared
+	// machine, the one phase of a comparison that ran beside someone
+	// else's work shows it there.
+	Busy, Idle time.Duration
 }
+
+// Others returns the processor time of processes that are not part of the
+// run: the machine's Busy time less Server, Postgres and Self.
+func (c CPU) Others() time.Duration { return c.Busy - c.Server - c.Postgres - c.Self }
 
 // Sub returns c - o, field by field.
 func (c CPU) Sub(o CPU) CPU {
 	return CPU{Server: c.Server - o.Server, Postgres: c.Postgres - o.Postgres, Self: c.Self - o.Self,
-		ServerWait: c.ServerWait - o.ServerWait, PostgresWait: c.PostgresWait - o.PostgresWait, SelfWait: c.SelfWait - o.SelfWait}
+		ServerWait: c.ServerWait - o.ServerWait, PostgresWait: c.PostgresWait - o.PostgresWait, SelfWait: c.SelfWait - o.SelfWait,
+		Busy: c.Busy - o.Busy, Idle: c.Idle - o.Idle}
 }
 
 // Add returns c + o, field by field.
 func (c CPU) Add(o CPU) CPU {
 	return CPU{Server: c.Server + o.Server, Postgres: c.Postgres + o.Postgres, Self: c.Self + o.Self,
-		ServerWait: c.ServerWait + o.ServerWait, PostgresWait: c.PostgresWait + o.PostgresWait, SelfWait: c.SelfWait + o.SelfWait}
+		ServerWait: c.ServerWait + o.ServerWait, PostgresWait: c.PostgresWait + o.PostgresWait, SelfWait: c.SelfWait + o.SelfWait,
+		Busy: c.Busy + o.Busy, Idle: c.Idle + o.Idle}
 }
 
 // String formats the times in seconds.
@@ -67,6 +79,13 @@ func (c CPU) String() string {
 // counted once the postmaster has reaped them.
 func (e *Env) CPU() (CPU, error) {
 	var c CPU
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return c, fmt.Errorf("loadgen: cpu: %w", err)
+	}
+	if c.Busy, c.Idle, err = parseProcStat(b); err != nil {
+		return c, err
+	}
 	for _, pid := range e.ServerPIDs() {
 		srv, err := readStat(strconv.Itoa(pid))
 		if err != nil {
@@ -109,21 +128,44 @@ func (e *Env) CPU() (CPU, error) {
 	return c, nil
 }
 
-// WriteXacts returns the cluster's next transaction id: the difference of
-// two readings is how many transactions that wrote something began in
-// between (an id is given only to a transaction that writes). Unlike
-// pg_stat_database, it is exact at once.
-func (e *Env) WriteXacts(ctx context.Context) (int64, error) {
+// PGCounts are running totals of the cluster; the difference of two
+// readings is what happened in between.
+type PGCounts struct {
+	// WriteXacts is the cluster's next transaction id: how many
+	// transactions that wrote something began (an id is given only to a
+	// transaction that writes). Unlike pg_stat_database, it is exact at
+	// once.
+	WriteXacts int64
+	// Sessions is how many backends began (pg_stat_database.sessions,
+	// which a backend reports within about a second of its start, or at
+	// its end), the harness's own one per reading among them. Each new
+	// backend fills its caches and plans its statements anew: a phase
+	// that began many measures the start of the servers' pools as well
+	// as their work.
+	Sessions int64
+	// WAL from pg_stat_wal (reported with the same delay): bytes
+	// written to the log, full-page images among them, how often a
+	// backend found the WAL buffers full and wrote them out itself, and
+	// write() calls. Many concurrent writers make more, smaller writes
+	// of the same log.
+	WALBytes, WALFPI, WALBuffersFull, WALWrites int64
+}
+
+// Counts reads the cluster's running totals.
+func (e *Env) Counts(ctx context.Context) (PGCounts, error) {
 	conn, err := pgx.Connect(ctx, e.dbURL)
 	if err != nil {
-		return 0, fmt.Errorf("loadgen: transaction ids: %w", err)
+		return PGCounts{}, fmt.Errorf("loadgen: counts: %w", err)
 	}
 	defer conn.Close(ctx)
-	var n int64
-	if err := conn.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("loadgen: transaction ids: %w", err)
+	var c PGCounts
+	if err := conn.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint,
+		(SELECT sum(sessions)::bigint FROM pg_stat_database),
+		w.wal_bytes::bigint, w.wal_fpi, w.wal_buffers_full, w.wal_write
+		FROM pg_stat_wal w`).Scan(&c.WriteXacts, &c.Sessions, &c.WALBytes, &c.WALFPI, &c.WALBuffersFull, &c.WALWrites); err != nil {
+		return PGCounts{}, fmt.Errorf("loadgen: counts: %w", err)
 	}
-	return n, nil
+	return c, nil
 }
 
 // postmasterPID reads line 1 of the cluster's postmaster.pid.
@@ -180,6 +222,26 @@ func readStat(name string) (procStat, error) {
 	st.ppid = int(nums[0])
 	st.utime, st.stime, st.cutime, st.cstime = nums[1], nums[2], nums[3], nums[4]
 	return st, nil
+}
+
+// parseProcStat returns the machine's busy and idle time from /proc/stat:
+// its first line, "cpu user nice system idle iowait irq softirq steal
+// guest guest_nice" in clock ticks. Waiting for I/O counts as idle; guest
+// time is already inside user and nice.
+func parseProcStat(b []byte) (busy, idle time.Duration, err error) {
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("loadgen: cpu: cannot parse /proc/stat line %q", line)
+	}
+	var ticks [8]int64
+	for i := range ticks {
+		if ticks[i], err = strconv.ParseInt(f[i+1], 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("loadgen: cpu: /proc/stat: %w", err)
+		}
+	}
+	user, nice, system, idleT, iowait, irq, softirq, steal := ticks[0], ticks[1], ticks[2], ticks[3], ticks[4], ticks[5], ticks[6], ticks[7]
+	return time.Duration(user+nice+system+irq+softirq+steal) * clockTick, time.Duration(idleT+iowait) * clockTick, nil
 }
 
 // runWait returns the time the threads of process name ("self" or a pid)

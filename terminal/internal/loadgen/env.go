@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,6 +50,8 @@ const (
 	logAddr = "addr"
 	logPID  = "pid"
 	logErr  = "err"
+	// logReplicas is how many server processes run.
+	logReplicas = "replicas"
 )
 
 // ErrClosed is returned by methods of an Env after Close.
@@ -81,6 +85,12 @@ type Options struct {
 	Replicas int
 	// ServerArgs are further flags for "liggare-server serve".
 	ServerArgs []string
+	// PGConf holds further postgresql.conf settings of the cluster
+	// ("liggare-server devdb --set").
+	PGConf map[string]string
+	// Statements makes the cluster count its statements
+	// (StatementsConf, added to PGConf) and each Report list them.
+	Statements bool
 	// Nice, when positive, starts PostgreSQL and the servers n nice levels
 	// below this process, each in a session of its own; see FavourSelf
 	// for the rest. Zero starts them at this process's priority, in its
@@ -236,6 +246,16 @@ func (e *Env) keygen(ctx context.Context) error {
 func (e *Env) startDevDB(ctx context.Context) error {
 	args := []string{"devdb", "--dir", filepath.Join(e.dir, "pg"), "--port", strconv.Itoa(DefaultPGPort),
 		"--durable=" + strconv.FormatBool(!e.opts.NoFsync)}
+	conf := maps.Clone(e.opts.PGConf)
+	if e.opts.Statements {
+		if conf == nil {
+			conf = map[string]string{}
+		}
+		maps.Copy(conf, StatementsConf)
+	}
+	for _, k := range slices.Sorted(maps.Keys(conf)) {
+		args = append(args, "--set", k+"="+conf[k])
+	}
 	// devdb prints its URL alone on standard output; logs go to stderr.
 	ch, err := startChild(e.opts.Nice, e.bin, args, nil, filepath.Join(e.dir, "logs", "devdb.log"), firstLine, nil)
 	if err != nil {

@@ -144,6 +144,11 @@ type Report struct {
 	ServerCPUs   float64 `json:"server_cpu_s"`
 	PostgresCPUs float64 `json:"postgres_cpu_s"`
 	LoadCPUs     float64 `json:"load_cpu_s"`
+	// OtherCPUs is what processes not part of the run took meanwhile,
+	// IdleCPUs the time the machine's cores stood idle (see CPU.Busy): a
+	// comparison of two phases is fair only where these are alike.
+	OtherCPUs float64 `json:"other_cpu_s"`
+	IdleCPUs  float64 `json:"idle_cpu_s"`
 	// The same parts' time runnable but waiting for a core during the
 	// measured phase (see CPU): a load generator that waited long was
 	// starved by what it measures.
@@ -157,8 +162,24 @@ type Report struct {
 	Priority string `json:"priority,omitempty"`
 	// PGWriteXacts is how many writing transactions PostgreSQL began
 	// during the measured phase (ingest groups, session openings, the
-	// reconciler's passes, ...; see Env.WriteXacts).
+	// reconciler's passes, ...; see PGCounts.WriteXacts).
 	PGWriteXacts int64 `json:"pg_write_xacts"`
+	// PGSessions is how many PostgreSQL backends began during the
+	// measured phase (see PGCounts.Sessions): a phase measured on warm
+	// pools begins few but the harness's own.
+	PGSessions int64 `json:"pg_sessions"`
+	// The phase's write-ahead log (see PGCounts): MiB, full-page
+	// images, times a backend found the WAL buffers full, write() calls.
+	PGWALMiB         float64 `json:"pg_wal_mib"`
+	PGWALFPI         int64   `json:"pg_wal_fpi"`
+	PGWALBuffersFull int64   `json:"pg_wal_buffers_full"`
+	PGWALWrites      int64   `json:"pg_wal_writes"`
+	// Warmup is how many terminals per replica ran the warm-up storm
+	// before the measured phase (ScenarioConfig.Warmup; 0: none).
+	Warmup int `json:"warmup"`
+	// PGStatements is what pg_stat_statements counted during the
+	// measured phase (only with Options.Statements).
+	PGStatements *PGStatements `json:"pg_statements,omitempty"`
 	// VsOneReplica is, in the replicas scenario's run on several replicas,
 	// its taps/s divided by the run on one.
 	VsOneReplica float64 `json:"vs_one_replica,omitempty"`
@@ -222,10 +243,23 @@ func (r Report) String() string {
 	}
 	fmt.Fprintf(&b, "  server memory:  %d KiB -> %d KiB: %.2f KiB per connection\n",
 		r.RSSBeforeKiB, r.RSSAfterKiB, r.KiBPerConn)
-	fmt.Fprintf(&b, "  CPU:            server %.2f s, PostgreSQL %.2f s (%d writing transactions), load generator %.2f s\n",
-		r.ServerCPUs, r.PostgresCPUs, r.PGWriteXacts, r.LoadCPUs)
+	if r.Warmup > 0 {
+		fmt.Fprintf(&b, "  warm-up:        %d terminals per replica first, not measured\n", r.Warmup)
+	}
+	fmt.Fprintf(&b, "  CPU:            server %.2f s, PostgreSQL %.2f s (%d writing transactions, %d backends began), load generator %.2f s\n",
+		r.ServerCPUs, r.PostgresCPUs, r.PGWriteXacts, r.PGSessions, r.LoadCPUs)
+	fmt.Fprintf(&b, "  WAL:            %.0f MiB, %d full-page images, %d writes, WAL buffers full %d times\n",
+		r.PGWALMiB, r.PGWALFPI, r.PGWALWrites, r.PGWALBuffersFull)
+	fmt.Fprintf(&b, "  machine:        other processes %.2f s, idle %.2f s\n", r.OtherCPUs, r.IdleCPUs)
 	fmt.Fprintf(&b, "  run queue:      server %.2f s, PostgreSQL %.2f s, load generator %.2f s runnable, waiting for a core\n",
 		r.ServerWaits, r.PostgresWaits, r.LoadWaits)
+	if st := r.PGStatements; st != nil {
+		fmt.Fprintf(&b, "  statements:     %d calls, %d plans: planning %.0f ms, executing %.0f ms\n",
+			st.Calls, st.Plans, st.PlanMs, st.ExecMs)
+		for _, s := range st.Top[:min(len(st.Top), shownStatements)] {
+			fmt.Fprintf(&b, "    %8d calls %7d plans %8.0f ms plan %8.0f ms exec  %.70s\n", s.Calls, s.Plans, s.PlanMs, s.ExecMs, oneLine(s.Query))
+		}
+	}
 	if r.VsOneReplica > 0 {
 		fmt.Fprintf(&b, "  vs one replica: %.2fx the taps/s\n", r.VsOneReplica)
 	}
@@ -242,7 +276,7 @@ type run struct {
 	settle time.Duration // before reading memory
 	report Report
 	cpu0   CPU
-	xact0  int64
+	pg0    PGCounts
 	start  time.Time
 }
 
@@ -261,28 +295,47 @@ func (r *run) begin() error {
 	if err != nil {
 		return err
 	}
-	xact, err := r.env.WriteXacts(context.Background())
+	pg, err := r.env.Counts(context.Background())
 	if err != nil {
 		return err
 	}
-	r.cpu0, r.xact0, r.start = cpu, xact, time.Now()
+	if r.env.opts.Statements {
+		if err := r.env.resetStatements(context.Background()); err != nil {
+			return err
+		}
+	}
+	r.cpu0, r.pg0, r.start = cpu, pg, time.Now()
+	// Logged with its time, to cut a system-wide profile to the phase.
+	r.env.log.Info("loadgen_phase_began", logReplicas, r.env.Replicas())
 	return nil
 }
 
 // end stops the clock and fills in the CPU and the taps' figures.
 func (r *run) end(terms []Member) error {
 	r.report.Seconds = time.Since(r.start).Seconds()
+	r.env.log.Info("loadgen_phase_ended", logReplicas, r.env.Replicas())
 	cpu, err := r.env.CPU()
 	if err != nil {
 		return err
 	}
-	xact, err := r.env.WriteXacts(context.Background())
+	pg, err := r.env.Counts(context.Background())
 	if err != nil {
 		return err
 	}
-	r.report.PGWriteXacts = xact - r.xact0
+	r.report.PGWriteXacts, r.report.PGSessions = pg.WriteXacts-r.pg0.WriteXacts, pg.Sessions-r.pg0.Sessions
+	r.report.PGWALMiB = float64(pg.WALBytes-r.pg0.WALBytes) / (1 << 20)
+	r.report.PGWALFPI, r.report.PGWALBuffersFull = pg.WALFPI-r.pg0.WALFPI, pg.WALBuffersFull-r.pg0.WALBuffersFull
+	r.report.PGWALWrites = pg.WALWrites - r.pg0.WALWrites
+	if r.env.opts.Statements {
+		st, err := r.env.statements(context.Background())
+		if err != nil {
+			return err
+		}
+		r.report.PGStatements = &st
+	}
 	d := cpu.Sub(r.cpu0)
 	r.report.ServerCPUs, r.report.PostgresCPUs, r.report.LoadCPUs = d.Server.Seconds(), d.Postgres.Seconds(), d.Self.Seconds()
+	r.report.OtherCPUs, r.report.IdleCPUs = d.Others().Seconds(), d.Idle.Seconds()
 	r.report.ServerWaits, r.report.PostgresWaits, r.report.LoadWaits = d.ServerWait.Seconds(), d.PostgresWait.Seconds(), d.SelfWait.Seconds()
 	lat, made := AckLatencies(terms)
 	r.report.TapsMade, r.report.TapsAcked = made, len(lat)
@@ -351,6 +404,7 @@ func Storm(ctx context.Context, env *Env, cfg ScenarioConfig) (Report, error) {
 	if err := warmUp(ctx, env, cfg); err != nil {
 		return r.report, err
 	}
+	r.report.Warmup = max(cfg.Warmup, 0)
 	terms, err := env.AddMembers(ctx, cfg.Terminals, cfg.Kind)
 	if err != nil {
 		return r.report, err
@@ -736,3 +790,6 @@ func LoadAverage() string {
 	}
 	return strings.Join(f[:3], " ")
 }
+
+// oneLine folds a statement's white space into single spaces.
+func oneLine(q string) string { return strings.Join(strings.Fields(q), " ") }
