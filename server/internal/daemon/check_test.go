@@ -34,7 +34,7 @@ func TestCheck(t *testing.T) {
 			[]string{"ok    database   PostgreSQL", "ok    schema     current (", "ok    locks      lock table of 38400 entries, room for full reconcile steps",
 				"ok    clock", "ok    tls        certificate for localhost, 127.0.0.1 valid until", "all checks passed, 0 warning(s)"}},
 		{"small lock table", Config{Listen: "127.0.0.1:8080", DatabaseURL: smallLocks}, true,
-			[]string{"WARN  locks      lock table of 200 entries: reconcile steps of 50 taps instead of 4096", "reaches 16384", "all checks passed, 1 warning(s)"}},
+			[]string{"WARN  locks      lock table of 200 entries: reconcile steps of 33 taps instead of 4096", "reaches 24576", "all checks passed, 1 warning(s)"}},
 		{"public listener without TLS", Config{Listen: "0.0.0.0:8080", DatabaseURL: migrated}, true,
 			[]string{"WARN  listen     0.0.0.0:8080 is reachable from other machines without TLS", "all checks passed, 1 warning(s)"}},
 		{"certificate about to expire", Config{Listen: "127.0.0.1:8080", DatabaseURL: migrated, TLSCert: soon.certFile, TLSKey: soon.keyFile}, true,
