@@ -112,25 +112,19 @@ func (c *cardCache) assignTaps(ctx context.Context, tx pgx.Tx, taps []newTap, ve
 // lookupAssignments adds the cached assignments at version to got, and
 // returns the terminals it has none for.
 func (c *cardCache) lookupAssignments(terminals []string, version int64, got map[string][]assignment) []string {
-	return lookupAt(c, version, c.assigned, terminals, func(t string, as []assignment) { got[t] = as })
-}
-
-// lookupAt passes each key's answer in m, if the cache holds answers of
-// version, to hit, and returns the keys without one.
-func lookupAt[K comparable, V any](c *cardCache, version int64, m map[K]V, keys []K, hit func(K, V)) []K {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.version != version {
-		return keys
+		return terminals
 	}
-	var misses []K
-	for _, k := range keys {
-		v, ok := m[k]
+	var misses []string
+	for _, t := range terminals {
+		as, ok := c.assigned[t]
 		if !ok {
-			misses = append(misses, k)
+			misses = append(misses, t)
 			continue
 		}
-		hit(k, v)
+		got[t] = as
 	}
 	return misses
 }
