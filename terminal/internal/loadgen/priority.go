@@ -34,7 +34,9 @@ import (
 // not change: every tap is still sent, stored and acknowledged, on the
 // same cores.
 
-const (
+// The kernel's autogroup files; variables so that a test can stand in
+// for a kernel or a cgroup this machine does not have.
+var (
 	autogroupSwitch = "/proc/sys/kernel/sched_autogroup_enabled"
 	selfAutogroup   = "/proc/self/autogroup"
 )
@@ -51,12 +53,12 @@ func FavourSelf(n int) (how string, undo func(), err error) {
 	if n <= 0 {
 		return "the load generator, servers and PostgreSQL at one priority", undo, nil
 	}
-	if !autogroupEnabled() {
-		return fmt.Sprintf("servers and PostgreSQL at nice +%d", n), undo, nil
-	}
-	old, err := autogroupNice()
+	old, grouped, err := autogroupNice()
 	if err != nil {
 		return "", undo, err
+	}
+	if !grouped {
+		return fmt.Sprintf("servers and PostgreSQL at nice +%d", n), undo, nil
 	}
 	want := max(old-n, -20)
 	if err := os.WriteFile(selfAutogroup, []byte(strconv.Itoa(want)), 0); err != nil {
@@ -70,29 +72,37 @@ func FavourSelf(n int) (how string, undo func(), err error) {
 	return fmt.Sprintf("autogroup: servers and PostgreSQL in sessions of their own at nice 0, the load generator's session at nice %d", want), undo, nil
 }
 
-// autogroupEnabled reports whether the kernel shares the CPU between
-// sessions first.
-func autogroupEnabled() bool {
-	b, err := os.ReadFile(autogroupSwitch)
-	return err == nil && strings.TrimSpace(string(b)) == "1"
-}
-
 // autogroupNice returns the nice of this process's session group, from
-// /proc/self/autogroup ("/autogroup-97575 nice 0").
-func autogroupNice() (int, error) {
-	b, err := os.ReadFile(selfAutogroup)
+// /proc/self/autogroup ("/autogroup-97575 nice 0"), and whether the
+// kernel shares the CPU by session for this process at all. It does not
+// when autogroup is switched off or missing from the kernel, and when
+// the process is in a cgroup of its own (a container, a systemd service,
+// a CI job): the kernel then prints nothing in /proc/self/autogroup, and
+// nice values weigh the threads of the cgroup against each other.
+func autogroupNice() (nice int, grouped bool, err error) {
+	b, err := os.ReadFile(autogroupSwitch)
+	if err != nil || strings.TrimSpace(string(b)) != "1" {
+		return 0, false, nil
+	}
+	b, err = os.ReadFile(selfAutogroup)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, false, nil
+	}
 	if err != nil {
-		return 0, fmt.Errorf("loadgen: autogroup: %w", err)
+		return 0, false, fmt.Errorf("loadgen: autogroup: %w", err)
 	}
 	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0, false, nil
+	}
 	if len(f) != 3 || f[1] != "nice" {
-		return 0, fmt.Errorf("loadgen: autogroup: cannot parse %q", b)
+		return 0, false, fmt.Errorf("loadgen: autogroup: cannot parse %q", b)
 	}
 	n, err := strconv.Atoi(f[2])
 	if err != nil {
-		return 0, fmt.Errorf("loadgen: autogroup: %w", err)
+		return 0, false, fmt.Errorf("loadgen: autogroup: %w", err)
 	}
-	return n, nil
+	return n, true, nil
 }
 
 // niceCommand returns the command that runs bin with args at nice +n in a
