@@ -321,7 +321,7 @@ func (s *Store) correct(ctx context.Context, tx pgx.Tx, viewer int64, c Correcti
 	if err != nil {
 		return 0, err
 	}
-	if _, err := rederive(ctx, tx, touched, s.rules, nil, nil, nil, gone); err != nil {
+	if _, _, err := rederive(ctx, tx, touched, s.rules, nil, nil, nil, gone, waitForPairs); err != nil {
 		return 0, err
 	}
 	return id, nil

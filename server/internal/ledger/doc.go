@@ -22,7 +22,9 @@
 // inbox rows: an equal share, among the workers, of the taps queued ahead
 // of it, and at most a few thousand. It resolves each tap's site and reader
 // mode (the terminal's assignment) and person from a cache kept exact by
-// the registry version (cardcache.go), locks the people concerned, loads
+// the registry version (cardcache.go), locks the people concerned (and
+// queues again, for a later step, the taps of people another transaction
+// holds, rather than wait for it with all the others locked), loads
 // their events and current periods around the new taps, re-derives, and
 // writes the periods that changed and the taps' marks.
 //

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/liggare/liggare/server/internal/pgarray"
 )
 
 // Defaults for ReconcilerOptions.
@@ -31,6 +32,9 @@ const (
 	// DefaultPollInterval is how often an idle reconciler looks for work
 	// that another server replica queued.
 	DefaultPollInterval = 500 * time.Millisecond
+	// drainRetry is how often Drain looks again at taps left to a later
+	// step because another transaction held their people.
+	drainRetry = 10 * time.Millisecond
 	// DefaultWorkers is how many transactions reconcile at once. A step
 	// alternates between Go and its PostgreSQL backend, so two keep two
 	// cores busy only while neither waits on the other; a third fills
@@ -250,9 +254,11 @@ func (r *Reconciler) Step(ctx context.Context) (int, error) {
 }
 
 // Drain reconciles on Workers goroutines until the inbox is empty (for
-// tests, tools and benchmarks).
+// tests, tools and benchmarks). Where the taps left are of people another
+// transaction holds (a correction, another replica's step), it tries again
+// every drainRetry until that transaction ends.
 func (r *Reconciler) Drain(ctx context.Context) error {
-	for {
+	for progress := true; ; {
 		var left int
 		if err := r.pool.QueryRow(ctx, `SELECT count(*) FROM reconcile_inbox`).Scan(&left); err != nil {
 			return fmt.Errorf("ledger: drain: %w", err)
@@ -260,11 +266,20 @@ func (r *Reconciler) Drain(ctx context.Context) error {
 		if left == 0 {
 			return nil
 		}
+		if !progress {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("ledger: drain: %w", ctx.Err())
+			case <-time.After(drainRetry):
+			}
+		}
+		var taken atomic.Int64
 		errs := make(chan error, r.opts.Workers)
 		for range r.opts.Workers {
 			go func() {
 				for {
 					n, err := r.Step(ctx)
+					taken.Add(int64(n))
 					if err != nil || n == 0 {
 						errs <- err
 						return
@@ -281,6 +296,7 @@ func (r *Reconciler) Drain(ctx context.Context) error {
 		if first != nil {
 			return first
 		}
+		progress = taken.Load() > 0
 	}
 }
 
@@ -425,7 +441,8 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx) (int, []int64, error) 
 	// The fresh taps grouped by pair, each group a part of one slice.
 	// Another reconciler (a worker, a replica) may be taking in taps of
 	// the same people: rederive locks the pairs, so that derivations of one
-	// person never interleave.
+	// person never interleave, and leaves the pairs another transaction
+	// holds to a later step (requeue).
 	type pairTap struct {
 		k  pair
 		ft freshTap
@@ -457,14 +474,19 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx) (int, []int64, error) 
 		i = j
 	}
 	derived := make([]derivedMark, len(res))
-	sites, err := rederive(ctx, tx, spans, r.opts.Rules, fresh, derived, orgs, nil)
+	sites, busy, err := rederive(ctx, tx, spans, r.opts.Rules, fresh, derived, orgs, nil, skipBusyPairs)
 	if err != nil {
 		return 0, nil, err
 	}
 	// A counted tap is kept by the period that names it; the others get a
 	// row in tap_marks.
 	var markRows [][]any
+	var later []newTap
 	for i, rv := range res {
+		if rv.person != nil && busy[pair{*rv.site, *rv.person}] {
+			later = append(later, rv.nt)
+			continue
+		}
 		if rv.site != nil && rv.person == nil && !slices.Contains(sites, *rv.site) {
 			sites = append(sites, *rv.site) // the site's list of unknown cards changed
 		}
@@ -489,7 +511,41 @@ func (r *Reconciler) step(ctx context.Context, tx pgx.Tx) (int, []int64, error) 
 			return 0, nil, fmt.Errorf("record marks: %w", err)
 		}
 	}
-	return len(taps), sites, nil
+	if err := requeue(ctx, tx, later); err != nil {
+		return 0, nil, err
+	}
+	return len(taps) - len(later), sites, nil
+}
+
+// requeue queues taps again that a step took but left to a later one,
+// because another transaction was deriving their people: in runs of
+// consecutive sequence numbers, as ingest queues them, at the end of the
+// queue. The step deleted the rows that held them, so each tap is still
+// queued once; and as the ledger does not depend on the order in which
+// taps are taken in, being later changes nothing in it. At a morning peak
+// they are a few (a double tap split between two steps); where a backlog
+// holds each person's day, most of a step's.
+func requeue(ctx context.Context, tx pgx.Tx, taps []newTap) error {
+	if len(taps) == 0 {
+		return nil
+	}
+	terms := make([]string, len(taps))
+	epochs, seqs := make([]int64, len(taps)), make([]int64, len(taps))
+	cards, times := make([]string, len(taps)), make([]time.Time, len(taps))
+	for i, nt := range taps {
+		terms[i], epochs[i], seqs[i], cards[i], times[i] = nt.id.Terminal, nt.id.Epoch, nt.id.Seq, nt.card, nt.at
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO reconcile_inbox (terminal_id, store_epoch, seq_from, seq_to, card_ids, event_times)
+		SELECT t, e, min(s), max(s), array_agg(c ORDER BY s), array_agg(at ORDER BY s)
+		FROM (SELECT *, s - row_number() OVER (PARTITION BY t, e ORDER BY s) AS run
+		      FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::timestamptz[]) AS u(t, e, s, c, at)) u
+		GROUP BY t, e, run
+		ORDER BY min(s), t, e`,
+		pgarray.Text(terms), pgarray.Int8(epochs), pgarray.Int8(seqs), pgarray.Text(cards), pgarray.Timestamptz(times)); err != nil {
+		return fmt.Errorf("queue taps again: %w", err)
+	}
+	return nil
 }
 
 // pair is one person at one site: the unit of derivation.

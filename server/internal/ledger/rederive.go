@@ -85,13 +85,17 @@ const lookBack = 8
 // up. gone holds taps whose tap_marks row (written by the caller) now
 // decides their person: the periods that name them are not read as their
 // events.
+//
+// Each pair is locked for the transaction (pairLocks) by the statement
+// that first loads it, in the same round trip. With waitForPairs it waits
+// for a pair another transaction holds; with skipBusyPairs it leaves such
+// a pair alone, and returns it in busy, underived: the caller takes its
+// fresh taps in later.
 func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules, fresh map[pair][]freshTap,
-	freshMarks []derivedMark, orgs map[int64]int64, gone map[TapID]bool) ([]int64, error) {
+	freshMarks []derivedMark, orgs map[int64]int64, gone map[TapID]bool, locking pairLocking) (sites []int64, busy map[pair]bool, err error) {
 	if len(touched) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	// The pairs are locked (pairLocks) by the statement that first loads
-	// them, in the same round trip.
 	locks := pairLocks(touched)
 	w := rules.MaxOpen + rules.DoubleTapWindow
 	works := make([]work, 0, len(touched))
@@ -112,10 +116,21 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 			// today's tap.
 			wk.items = carve(&sc.items, itemsPerWork)[:0]
 		}
-		if now, err = loadWork(ctx, tx, pending, w, gone, locks); err != nil {
-			return nil, err
+		var busyKeys []int64
+		if now, busyKeys, err = loadWork(ctx, tx, pending, w, gone, locks, locking); err != nil {
+			return nil, nil, err
 		}
 		locks = nil // held
+		if len(busyKeys) > 0 {
+			busy = make(map[pair]bool)
+			pending = slices.DeleteFunc(pending, func(wk *work) bool {
+				if _, found := slices.BinarySearch(busyKeys, pairKey(wk.pair)); found {
+					busy[wk.pair] = true
+					return true
+				}
+				return false
+			})
+		}
 		var again []*work
 		for _, wk := range pending {
 			for _, ft := range fresh[wk.pair] {
@@ -143,7 +158,7 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 	if len(missing) > 0 {
 		more, err := personOrgs(ctx, tx, missing)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if orgs == nil {
 			orgs = make(map[int64]int64, len(more))
@@ -227,18 +242,18 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 	}
 	if len(closeIDs) > 0 {
 		if _, err := tx.Exec(ctx, `UPDATE work_periods SET recorded_to = $2 WHERE period_id = ANY($1)`, pgarray.Int8(closeIDs), now); err != nil {
-			return nil, fmt.Errorf("close periods: %w", err)
+			return nil, nil, fmt.Errorf("close periods: %w", err)
 		}
 	}
 	if err := inserts.send(ctx, tx); err != nil {
-		return nil, fmt.Errorf("insert periods: %w", err)
+		return nil, nil, fmt.Errorf("insert periods: %w", err)
 	}
 	if len(dTerm) > 0 {
 		if _, err := tx.Exec(ctx, `
 			DELETE FROM tap_marks tm USING unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(terminal_id, store_epoch, seq)
 			WHERE tm.terminal_id = u.terminal_id AND tm.store_epoch = u.store_epoch AND tm.seq = u.seq`,
 			dTerm, dEpoch, dSeq); err != nil {
-			return nil, fmt.Errorf("unmark counted taps: %w", err)
+			return nil, nil, fmt.Errorf("unmark counted taps: %w", err)
 		}
 	}
 	if len(iTerm) > 0 {
@@ -249,7 +264,7 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 			     AS u(terminal_id, store_epoch, seq, site_id, person_id, mode, direction, mark)
 			JOIN taps t ON t.terminal_id = u.terminal_id AND t.store_epoch = u.store_epoch AND t.seq = u.seq`,
 			iTerm, iEpoch, iSeq, iSite, iPerson, iMode, iDir, iMark); err != nil {
-			return nil, fmt.Errorf("mark uncounted taps: %w", err)
+			return nil, nil, fmt.Errorf("mark uncounted taps: %w", err)
 		}
 	}
 	if len(mTerm) > 0 {
@@ -259,14 +274,14 @@ func rederive(ctx context.Context, tx pgx.Tx, touched map[pair]span, rules Rules
 			     AS u(terminal_id, store_epoch, seq, mark, direction)
 			WHERE tr.terminal_id = u.terminal_id AND tr.store_epoch = u.store_epoch AND tr.seq = u.seq`,
 			mTerm, mEpoch, mSeq, mMark, mDir); err != nil {
-			return nil, fmt.Errorf("mark taps: %w", err)
+			return nil, nil, fmt.Errorf("mark taps: %w", err)
 		}
 	}
-	out := make([]int64, 0, len(changed))
+	sites = make([]int64, 0, len(changed))
 	for s := range changed {
-		out = append(out, s)
+		sites = append(sites, s)
 	}
-	return out, nil
+	return sites, busy, nil
 }
 
 // work is the re-derivation of one (site, person).
@@ -415,7 +430,12 @@ func equalPtr(a, b *string) bool {
 // each work item's window, and returns the transaction's time. Periods are
 // read from w (MaxOpen and more) before the window, for the counted taps
 // they name in it; those anchored in the window are the stored ones.
-func loadWork(ctx context.Context, tx pgx.Tx, items []*work, w time.Duration, gone map[TapID]bool, locks []int64) (time.Time, error) {
+//
+// locks, when not nil, are taken first, in the same round trip, as locking
+// says; busy returns those that skipBusyPairs found held by another
+// transaction, sorted.
+func loadWork(ctx context.Context, tx pgx.Tx, items []*work, w time.Duration, gone map[TapID]bool, locks []int64,
+	locking pairLocking) (now time.Time, busy []int64, err error) {
 	sites := make([]int64, len(items))
 	persons := make([]int64, len(items))
 	los := make([]time.Time, len(items))
@@ -428,7 +448,21 @@ func loadWork(ctx context.Context, tx pgx.Tx, items []*work, w time.Duration, go
 		plos[i] = lo.Add(-w)
 	}
 	var b pgx.Batch
-	if locks != nil {
+	switch {
+	case locks == nil:
+	case locking == skipBusyPairs:
+		b.Queue(tryLockPairsSQL, pgarray.Int8(locks)).Query(func(rows pgx.Rows) error {
+			var k int64
+			for rows.Next() {
+				if err := rows.Scan(&k); err != nil {
+					return err
+				}
+				busy = append(busy, k)
+			}
+			slices.Sort(busy)
+			return rows.Err()
+		})
+	default:
 		b.Queue(lockPairsSQL, pgarray.Int8(locks))
 	}
 	b.Queue(`
@@ -508,12 +542,11 @@ func loadWork(ctx context.Context, tx pgx.Tx, items []*work, w time.Duration, go
 		}
 		return rows.Err()
 	})
-	var now time.Time
 	b.Queue(`SELECT now()`).QueryRow(func(row pgx.Row) error { return row.Scan(&now) })
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-		return time.Time{}, fmt.Errorf("load events and periods: %w", err)
+		return time.Time{}, nil, fmt.Errorf("load events and periods: %w", err)
 	}
-	return now, nil
+	return now, busy, nil
 }
 
 // addCounted adds the counted tap ref names, at at, if it is in the
@@ -605,11 +638,31 @@ func (p Period) normal() Period {
 func pairLocks(pairs map[pair]span) []int64 {
 	keys := make([]int64, 0, len(pairs))
 	for p := range pairs {
-		keys = append(keys, p.site<<32^p.person&0xffffffff)
+		keys = append(keys, pairKey(p))
 	}
 	slices.Sort(keys)
 	return slices.Compact(keys)
 }
 
+// pairKey is the advisory lock key of a pair.
+func pairKey(p pair) int64 { return p.site<<32 ^ p.person&0xffffffff }
+
+// pairLocking says what rederive does with a pair another transaction
+// holds.
+type pairLocking int
+
+const (
+	// waitForPairs waits for it: a correction must derive the pairs it
+	// touches, and waits for the reconciler steps that hold them.
+	waitForPairs pairLocking = iota
+	// skipBusyPairs leaves it underived, for later: a reconciler step
+	// that waited would hold every other pair of its step meanwhile.
+	skipBusyPairs
+)
+
 // lockPairsSQL takes the locks of pairLocks, in their order.
 const lockPairsSQL = `SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest($1::bigint[]) AS k ORDER BY 1) s`
+
+// tryLockPairsSQL takes the locks of pairLocks that are free, without
+// waiting (so in any order), and returns the others.
+const tryLockPairsSQL = `SELECT k FROM unnest($1::bigint[]) AS k WHERE NOT pg_try_advisory_xact_lock(k)`
