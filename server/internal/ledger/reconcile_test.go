@@ -488,14 +488,24 @@ wait:
 		t.Errorf("%d inbox rows after the first step's, want 1", n)
 	}
 	assertQueuedOnce(t, pool)
-	// While the first step holds Anna, her tap stays queued.
+	// While the first step holds Anna, her taps stay queued, and Drain
+	// keeps trying until the first step commits.
 	if n, err := r.Step(ctx); err != nil || n != 0 {
 		t.Errorf("a step while Anna is held = %d, %v; want 0 taps", n, err)
+	}
+	drained := make(chan error, 1)
+	go func() { drained <- r.Drain(ctx) }()
+	select {
+	case err := <-drained:
+		t.Fatalf("Drain returned (%v) while Anna's taps were held and queued", err)
+	case <-time.After(5 * drainRetry):
 	}
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	drain(t, r)
+	if err := <-drained; err != nil {
+		t.Fatal(err)
+	}
 	if diff := cmp.Diff([]string{"11-20 07:00 - 11-20 12:00", "11-20 13:00 - ?"}, f.periods(t, f.site, f.anna)); diff != "" {
 		t.Errorf("Anna (-want +got):\n%s", diff)
 	}
